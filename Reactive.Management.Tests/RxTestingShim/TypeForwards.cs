@@ -1,0 +1,22 @@
+using System.Reactive;
+using System.Reactive.Concurrency;
+using System.Reactive.Linq;
+using System.Reactive.Subjects;
+using System.Runtime.CompilerServices;
+
+[assembly: TypeForwardedTo(typeof(IScheduler))]
+[assembly: TypeForwardedTo(typeof(ISchedulerLongRunning))]
+[assembly: TypeForwardedTo(typeof(ISchedulerPeriodic))]
+[assembly: TypeForwardedTo(typeof(IStopwatch))]
+[assembly: TypeForwardedTo(typeof(IStopwatchProvider))]
+[assembly: TypeForwardedTo(typeof(IScheduledItem<>))]
+[assembly: TypeForwardedTo(typeof(ISubject<>))]
+[assembly: TypeForwardedTo(typeof(ISubject<,>))]
+[assembly: TypeForwardedTo(typeof(IConnectableObservable<>))]
+[assembly: TypeForwardedTo(typeof(IGroupedObservable<,>))]
+[assembly: TypeForwardedTo(typeof(IQbservable<>))]
+[assembly: TypeForwardedTo(typeof(IQbservableProvider))]
+[assembly: TypeForwardedTo(typeof(IEventPattern<,>))]
+[assembly: TypeForwardedTo(typeof(IEventPatternSource<>))]
+[assembly: TypeForwardedTo(typeof(IEventSource<>))]
+[assembly: TypeForwardedTo(typeof(IObserver<,>))]

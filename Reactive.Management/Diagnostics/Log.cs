@@ -1,0 +1,64 @@
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+
+namespace Reactive.Management.Diagnostics;
+
+/// <summary>Every log line of the library, with stable event ids (operators alert on them).</summary>
+internal static partial class Log
+{
+    // 1xx: Job stream lifecycle.
+    [LoggerMessage(100, LogLevel.Information, "Job stream opened for peer {PeerId} ({PeerKey}); heartbeat every {HeartbeatInterval}")]
+    public static partial void StreamOpened(ILogger logger, string peerId, string peerKey, TimeSpan heartbeatInterval);
+
+    [LoggerMessage(101, LogLevel.Information, "Job stream of peer {PeerId} ended: {Reason} after {Duration}")]
+    public static partial void StreamEnded(ILogger logger, string peerId, string reason, TimeSpan duration);
+
+    [LoggerMessage(102, LogLevel.Information, "Job stream of peer {PeerId} replaced by a newer stream of the same peer")]
+    public static partial void StreamReplaced(ILogger logger, string peerId);
+
+    [LoggerMessage(103, LogLevel.Error, "Job stream of peer {PeerId} failed after {Duration}")]
+    public static partial void StreamFailed(ILogger logger, string peerId, TimeSpan duration, Exception exception);
+
+    [LoggerMessage(104, LogLevel.Information, "Job stream of peer {PeerId} ended because the host is stopping")]
+    public static partial void StreamStoppedByHost(ILogger logger, string peerId);
+
+    // 2xx: handshake refusals.
+    [LoggerMessage(200, LogLevel.Warning, "Job stream refused ({StatusCode}): {Detail}; peer key {PeerKey}")]
+    public static partial void HandshakeRefused(ILogger logger, StatusCode statusCode, string detail, string peerKey);
+
+    [LoggerMessage(201, LogLevel.Error, "Peer lookup failed for key {PeerKey}")]
+    public static partial void PeerLookupFailed(ILogger logger, string peerKey, Exception exception);
+
+    [LoggerMessage(202, LogLevel.Information, "Registered unknown peer {PeerId} ({PeerKey}) because AcceptUnknownPeers is on")]
+    public static partial void PeerAutoRegistered(ILogger logger, string peerId, string peerKey);
+
+    // 3xx: incoming messages.
+    [LoggerMessage(300, LogLevel.Warning, "Skipped a message from peer {PeerId} that did not decrypt to a JobResponse")]
+    public static partial void ResponseUndecryptable(ILogger logger, string peerId);
+
+    [LoggerMessage(301, LogLevel.Warning, "Dropped the answer of peer {PeerId} to job {JobId}: {Outcome}")]
+    public static partial void ResponseDropped(ILogger logger, string peerId, string jobId, string outcome);
+
+    [LoggerMessage(302, LogLevel.Information, "Job {JobId} of peer {PeerId} {State}")]
+    public static partial void JobCompleted(ILogger logger, string jobId, string peerId, string state);
+
+    // 4xx: jobs.
+    [LoggerMessage(400, LogLevel.Information, "Job {JobId} created for peer {PeerId} ({State})")]
+    public static partial void JobCreated(ILogger logger, Guid jobId, string peerId, string state);
+
+    [LoggerMessage(401, LogLevel.Debug, "Job {JobId} sent to peer {PeerId}")]
+    public static partial void JobSent(ILogger logger, Guid jobId, string peerId);
+
+    [LoggerMessage(402, LogLevel.Information, "Job {JobId} of peer {PeerId} goes back to pending: its stream ended before the answer")]
+    public static partial void JobRequeued(ILogger logger, Guid jobId, string peerId);
+
+    // 5xx: server identity.
+    [LoggerMessage(500, LogLevel.Information, "Created a new server key at {Path}; public key {PublicKey}")]
+    public static partial void ServerKeyCreated(ILogger logger, string path, string publicKey);
+
+    [LoggerMessage(501, LogLevel.Information, "Loaded the server key from {Path}; public key {PublicKey}")]
+    public static partial void ServerKeyLoaded(ILogger logger, string path, string publicKey);
+
+    [LoggerMessage(502, LogLevel.Warning, "The server key file {Path} is readable by others ({Mode}); restrict it to its owner (chmod 600)")]
+    public static partial void ServerKeyFileTooOpen(ILogger logger, string path, UnixFileMode mode);
+}

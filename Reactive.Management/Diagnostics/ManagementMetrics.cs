@@ -1,0 +1,65 @@
+using System.Diagnostics.Metrics;
+
+namespace Reactive.Management.Diagnostics;
+
+/// <summary>
+/// The <c>Reactive.Management</c> meter: what an operator graphs and alerts on.
+/// </summary>
+public sealed class ManagementMetrics
+{
+    /// <summary>The meter's name, for OpenTelemetry's <c>AddMeter</c> or <c>dotnet-counters</c>.</summary>
+    public const string MeterName = "Reactive.Management";
+
+    private readonly UpDownCounter<long> _connectedPeers;
+    private readonly Counter<long> _heartbeatsSent;
+    private readonly Counter<long> _jobsSent;
+    private readonly Counter<long> _jobsCreated;
+    private readonly Counter<long> _jobsCompleted;
+    private readonly Counter<long> _streamsRefused;
+    private readonly Counter<long> _writeFailures;
+    private readonly Histogram<double> _streamDuration;
+
+    /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>.</summary>
+    public ManagementMetrics(IMeterFactory meterFactory)
+    {
+        ArgumentNullException.ThrowIfNull(meterFactory);
+        var meter = meterFactory.Create(MeterName);
+        _connectedPeers = meter.CreateUpDownCounter<long>("reactive_management.peers.connected", "{peer}", "Peers with an open Job stream.");
+        _heartbeatsSent = meter.CreateCounter<long>("reactive_management.heartbeats.sent", "{heartbeat}", "Heartbeats written to Job streams.");
+        _jobsSent = meter.CreateCounter<long>("reactive_management.jobs.sent", "{job}", "Jobs written to Job streams.");
+        _jobsCreated = meter.CreateCounter<long>("reactive_management.jobs.created", "{job}", "Jobs created.");
+        _jobsCompleted = meter.CreateCounter<long>("reactive_management.jobs.completed", "{job}", "Jobs answered by their peer, by state.");
+        _streamsRefused = meter.CreateCounter<long>("reactive_management.streams.refused", "{stream}", "Job streams refused at the handshake, by gRPC status.");
+        _writeFailures = meter.CreateCounter<long>("reactive_management.writes.failed", "{write}", "Job streams ended by a failed write.");
+        _streamDuration = meter.CreateHistogram<double>("reactive_management.stream.duration", "s", "How long Job streams stayed open.");
+    }
+
+    internal void StreamOpened() => _connectedPeers.Add(1);
+
+    internal void StreamClosed(TimeSpan duration, string reason)
+    {
+        _connectedPeers.Add(-1);
+        _streamDuration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("reason", reason));
+    }
+
+    internal void StreamRefused(Grpc.Core.StatusCode status) =>
+        _streamsRefused.Add(1, new KeyValuePair<string, object?>("status", status.ToString()));
+
+    internal void MessageWritten(bool heartbeat)
+    {
+        if (heartbeat)
+        {
+            _heartbeatsSent.Add(1);
+        }
+        else
+        {
+            _jobsSent.Add(1);
+        }
+    }
+
+    internal void WriteFailed() => _writeFailures.Add(1);
+
+    internal void JobCreated() => _jobsCreated.Add(1);
+
+    internal void JobCompleted(string state) => _jobsCompleted.Add(1, new KeyValuePair<string, object?>("state", state));
+}

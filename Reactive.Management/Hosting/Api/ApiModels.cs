@@ -1,0 +1,59 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Reactive.Management.Jobs;
+using Reactive.Management.Peers;
+
+namespace Reactive.Management.Hosting.Api;
+
+/// <summary>The JSON shapes of the HTTP API, modelled on NetBird's (snake_case).</summary>
+internal static class ApiJson
+{
+    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    };
+}
+
+internal sealed record CreatePeerRequest(string? WgPubKey, string? Name);
+
+internal sealed record PeerResponse(string Id, string WgPubKey, string Name, bool Connected, DateTimeOffset CreatedAt)
+{
+    public static PeerResponse From(Peer peer, JobHub hub) =>
+        new(peer.Id, peer.Key.ToString(), peer.Name, hub.IsConnected(peer.Key), peer.CreatedAt);
+}
+
+internal sealed record CreateJobRequest(WorkloadRequest? Workload);
+
+internal sealed record WorkloadRequest(string? Type, BundleParametersModel? Parameters);
+
+internal sealed record BundleParametersModel(bool BundleFor, long BundleForTime, int LogFileCount, bool Anonymize);
+
+internal sealed record BundleResultModel(string? UploadKey);
+
+internal sealed record WorkloadResponse(string Type, BundleParametersModel Parameters, BundleResultModel? Result);
+
+internal sealed record JobResponseModel(
+    string Id,
+    string PeerId,
+    string Status,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? SentAt,
+    DateTimeOffset? CompletedAt,
+    string? FailedReason,
+    WorkloadResponse Workload)
+{
+    public static JobResponseModel From(Job job) => new(
+        job.Id.ToString(),
+        job.PeerId,
+        JobBoard.StateName(job.State),
+        job.CreatedAt,
+        job.SentAt,
+        job.CompletedAt,
+        job.FailedReason,
+        new WorkloadResponse(
+            "bundle",
+            new BundleParametersModel(job.Bundle.BundleFor, job.Bundle.BundleForTime, job.Bundle.LogFileCount, job.Bundle.Anonymize),
+            job.State == JobState.Succeeded ? new BundleResultModel(job.UploadKey) : null));
+}

@@ -1,0 +1,154 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Reactive.Management.Crypto;
+using Reactive.Management.Jobs;
+using Reactive.Management.Peers;
+using Reactive.Management.Protocol;
+
+namespace Reactive.Management.Hosting.Api;
+
+/// <summary>
+/// The HTTP API, modelled on NetBird's: peers, and the jobs asked of them. Errors are problem-details
+/// bodies (RFC 9457) with 400 for bad input and 404 for unknown ids.
+/// </summary>
+internal static class ManagementApi
+{
+    public static RouteGroupBuilder MapManagementApi(this RouteGroupBuilder api)
+    {
+        var peers = api.MapGroup("/peers");
+        peers.MapPost("/", CreatePeerAsync);
+        peers.MapGet("/", ListPeersAsync);
+        peers.MapGet("/{peerId}", GetPeerAsync);
+        peers.MapPost("/{peerId}/jobs", CreateJobAsync);
+        peers.MapGet("/{peerId}/jobs", ListJobsAsync);
+        peers.MapGet("/{peerId}/jobs/{jobId}", GetJobAsync);
+        return api;
+    }
+
+    private static async Task<IResult> CreatePeerAsync(HttpRequest request, IPeerRegistry registry, JobHub hub, CancellationToken cancellationToken)
+    {
+        var (body, error) = await ReadAsync<CreatePeerRequest>(request, cancellationToken);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        if (!WireGuardPublicKey.TryParse(body!.WgPubKey, out var key))
+        {
+            return BadRequest("wg_pub_key must be a WireGuard public key: 32 bytes in standard base64 (44 characters).");
+        }
+
+        var name = string.IsNullOrWhiteSpace(body.Name) ? $"peer-{key.ToString()[..8]}" : body.Name.Trim();
+        if (name.Length > 255)
+        {
+            return BadRequest("name must be at most 255 characters.");
+        }
+
+        var (peer, created) = await registry.RegisterAsync(key, name, cancellationToken);
+        var response = PeerResponse.From(peer, hub);
+        return created
+            ? Results.Json(response, ApiJson.Options, statusCode: StatusCodes.Status201Created)
+            : Results.Json(response, ApiJson.Options);
+    }
+
+    private static async Task<IResult> ListPeersAsync(IPeerRegistry registry, JobHub hub, CancellationToken cancellationToken)
+    {
+        var peers = await registry.ListAsync(cancellationToken);
+        return Results.Json(peers.Select(peer => PeerResponse.From(peer, hub)), ApiJson.Options);
+    }
+
+    private static async Task<IResult> GetPeerAsync(string peerId, IPeerRegistry registry, JobHub hub, CancellationToken cancellationToken)
+    {
+        var peer = await registry.FindByIdAsync(peerId, cancellationToken);
+        return peer is null ? PeerNotFound(peerId) : Results.Json(PeerResponse.From(peer, hub), ApiJson.Options);
+    }
+
+    private static async Task<IResult> CreateJobAsync(string peerId, HttpRequest request, IPeerRegistry registry, JobBoard board, CancellationToken cancellationToken)
+    {
+        var peer = await registry.FindByIdAsync(peerId, cancellationToken);
+        if (peer is null)
+        {
+            return PeerNotFound(peerId);
+        }
+
+        var (body, error) = await ReadAsync<CreateJobRequest>(request, cancellationToken);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        if (body!.Workload is not { } workload)
+        {
+            return BadRequest("workload is required.");
+        }
+
+        if (workload.Type != "bundle")
+        {
+            return BadRequest($"workload.type '{workload.Type}' is not supported; the supported type is 'bundle'.");
+        }
+
+        var parameters = workload.Parameters ?? new BundleParametersModel(false, 0, 0, false);
+        if (parameters.BundleForTime < 0 || parameters.LogFileCount < 0)
+        {
+            return BadRequest("workload.parameters.bundle_for_time and log_file_count must not be negative.");
+        }
+
+        var job = board.Create(peer, new BundleParameters
+        {
+            BundleFor = parameters.BundleFor,
+            BundleForTime = parameters.BundleForTime,
+            LogFileCount = parameters.LogFileCount,
+            Anonymize = parameters.Anonymize,
+        });
+        return Results.Json(JobResponseModel.From(job), ApiJson.Options, statusCode: StatusCodes.Status201Created);
+    }
+
+    private static async Task<IResult> ListJobsAsync(string peerId, IPeerRegistry registry, JobBoard board, CancellationToken cancellationToken)
+    {
+        var peer = await registry.FindByIdAsync(peerId, cancellationToken);
+        return peer is null
+            ? PeerNotFound(peerId)
+            : Results.Json(board.ListForPeer(peer.Id).Select(JobResponseModel.From), ApiJson.Options);
+    }
+
+    private static async Task<IResult> GetJobAsync(string peerId, string jobId, IPeerRegistry registry, JobBoard board, CancellationToken cancellationToken)
+    {
+        var peer = await registry.FindByIdAsync(peerId, cancellationToken);
+        if (peer is null)
+        {
+            return PeerNotFound(peerId);
+        }
+
+        var job = Guid.TryParse(jobId, out var id) ? board.Find(id) : null;
+        return job is null || job.PeerId != peer.Id
+            ? Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Job not found", detail: $"Peer '{peerId}' has no job '{jobId}'.")
+            : Results.Json(JobResponseModel.From(job), ApiJson.Options);
+    }
+
+    private static async Task<(T? Body, IResult? Error)> ReadAsync<T>(HttpRequest request, CancellationToken cancellationToken)
+        where T : class
+    {
+        if (!request.HasJsonContentType())
+        {
+            return (null, Results.Problem(statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Unsupported media type", detail: "Send the body as application/json."));
+        }
+
+        try
+        {
+            var body = await JsonSerializer.DeserializeAsync<T>(request.Body, ApiJson.Options, cancellationToken);
+            return body is null ? (null, BadRequest("The body must be a JSON object.")) : (body, null);
+        }
+        catch (JsonException exception)
+        {
+            return (null, BadRequest($"The body is not valid JSON for this request: {exception.Message}"));
+        }
+    }
+
+    private static IResult BadRequest(string detail) =>
+        Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad request", detail: detail);
+
+    private static IResult PeerNotFound(string peerId) =>
+        Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Peer not found", detail: $"No peer has the id '{peerId}'.");
+}

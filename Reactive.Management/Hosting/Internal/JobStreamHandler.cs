@@ -1,0 +1,215 @@
+using System.Diagnostics;
+using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
+using System.Security.Cryptography;
+using Grpc.Core;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Reactive.Management.Crypto;
+using Reactive.Management.Diagnostics;
+using Reactive.Management.Jobs;
+using Reactive.Management.Peers;
+using Reactive.Management.Protocol;
+using Reactive.Management.Streams;
+
+namespace Reactive.Management.Hosting.Internal;
+
+/// <summary>
+/// Runs one Job stream: the handshake, then the outgoing pipeline and the incoming answers side by side,
+/// until the call is cancelled, the host stops, or a newer stream of the same peer takes over.
+/// </summary>
+internal sealed class JobStreamHandler(
+    ServerIdentity identity,
+    IPeerRegistry peers,
+    JobHub hub,
+    JobBoard board,
+    ManagementScheduler scheduler,
+    IEnumerable<OutgoingOperator> operators,
+    IOptionsMonitor<ManagementOptions> options,
+    IHostApplicationLifetime lifetime,
+    ManagementMetrics metrics,
+    ILogger<JobStreamHandler> logger)
+{
+    private readonly OutgoingOperator[] _operators = [.. operators];
+
+    public async Task RunAsync(IAsyncStreamReader<EncryptedMessage> requests, IServerStreamWriter<EncryptedMessage> responses, ServerCallContext context)
+    {
+        var (peer, channel) = await HandshakeAsync(requests, context.CancellationToken).ConfigureAwait(false);
+        using var sealedChannel = channel;
+
+        // Headers go out now: a proxy that sees no response at all answers the client with 504.
+        await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
+
+        using var streamEnd = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+        var heartbeatInterval = options.CurrentValue.HeartbeatInterval;
+        var opened = Stopwatch.GetTimestamp();
+        var jobs = hub.CreateChannel(peer.Key);
+        var streamContext = new PeerStreamContext(peer, context.GetHttpContext().RequestServices, streamEnd.Token);
+
+        // Subscribed before the channel is registered, so no job published to it can be missed.
+        var sending = JobStreamPipeline
+            .Outgoing(jobs.Jobs, sealedChannel, heartbeatInterval, scheduler.Scheduler, requests => Extend(requests, streamContext))
+            .WriteTo(responses, streamEnd.Token)
+            .LastOrDefaultAsync()
+            .ToTask();
+        var receiving = ReceiveAnswersAsync(requests, peer, sealedChannel, streamEnd);
+
+        if (hub.Register(jobs) is not null)
+        {
+            Log.StreamReplaced(logger, peer.Id);
+        }
+
+        metrics.StreamOpened();
+        Log.StreamOpened(logger, peer.Id, peer.Key.ToString(), heartbeatInterval);
+        var reason = "completed";
+        try
+        {
+            board.DeliverPending(jobs);
+            await sending.ConfigureAwait(false);
+            reason = jobs.IsReplaced ? "replaced" : "completed";
+        }
+        catch (OperationCanceledException) when (streamEnd.IsCancellationRequested)
+        {
+            if (lifetime.ApplicationStopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+            {
+                reason = "host stopping";
+                Log.StreamStoppedByHost(logger, peer.Id);
+                throw new RpcException(new Status(StatusCode.Unavailable, "The management server is shutting down; reconnect."));
+            }
+
+            reason = "cancelled";
+        }
+        catch (Exception exception) when (exception is not RpcException)
+        {
+            reason = "failed";
+            metrics.WriteFailed();
+            Log.StreamFailed(logger, peer.Id, Stopwatch.GetElapsedTime(opened), exception);
+            throw new RpcException(new Status(StatusCode.Internal, "The Job stream failed on the server.", exception));
+        }
+        finally
+        {
+            jobs.Dispose();
+            board.Requeue(jobs);
+            await streamEnd.CancelAsync().ConfigureAwait(false);
+            await receiving.ConfigureAwait(false);
+            var duration = Stopwatch.GetElapsedTime(opened);
+            metrics.StreamClosed(duration, reason);
+            Log.StreamEnded(logger, peer.Id, reason, duration);
+        }
+    }
+
+    private IObservable<JobRequest> Extend(IObservable<JobRequest> requests, PeerStreamContext context)
+    {
+        var extended = _operators.Aggregate(requests, (current, op) => op.Compose(current, context));
+        return extended.Do(request => metrics.MessageWritten(request.IsHeartbeat()));
+    }
+
+    private async Task<(Peer Peer, SealedChannel Channel)> HandshakeAsync(IAsyncStreamReader<EncryptedMessage> requests, CancellationToken cancellationToken)
+    {
+        if (!await requests.MoveNext(cancellationToken).ConfigureAwait(false))
+        {
+            throw Refuse(StatusCode.InvalidArgument, "missing hello: the Job stream must start with an encrypted JobRequest", peerKey: "");
+        }
+
+        var hello = requests.Current;
+        if (!WireGuardPublicKey.TryParse(hello.WgPubKey, out var key))
+        {
+            throw Refuse(StatusCode.InvalidArgument, "wgPubKey is not a WireGuard public key (32 bytes, standard base64)", hello.WgPubKey);
+        }
+
+        SealedChannel channel;
+        try
+        {
+            channel = new SealedChannel(identity.KeyPair, key);
+        }
+        catch (CryptographicException)
+        {
+            throw Refuse(StatusCode.InvalidArgument, "wgPubKey gives no shared secret", hello.WgPubKey);
+        }
+
+        try
+        {
+            if (!channel.TryOpen(hello, JobRequest.Parser, out _))
+            {
+                throw Refuse(StatusCode.InvalidArgument, "invalid request message: the hello does not decrypt to a JobRequest", hello.WgPubKey);
+            }
+
+            var peer = await FindPeerAsync(key, cancellationToken).ConfigureAwait(false);
+            return (peer, channel);
+        }
+        catch
+        {
+            channel.Dispose();
+            throw;
+        }
+    }
+
+    private async Task<Peer> FindPeerAsync(WireGuardPublicKey key, CancellationToken cancellationToken)
+    {
+        Peer? peer;
+        try
+        {
+            peer = await peers.FindByKeyAsync(key, cancellationToken).ConfigureAwait(false);
+            if (peer is null && options.CurrentValue.AcceptUnknownPeers)
+            {
+                (peer, _) = await peers.RegisterAsync(key, $"peer-{key.ToString()[..8]}", cancellationToken).ConfigureAwait(false);
+                Log.PeerAutoRegistered(logger, peer.Id, key.ToString());
+            }
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            Log.PeerLookupFailed(logger, key.ToString(), exception);
+            throw Refuse(StatusCode.Unauthenticated, "the peer could not be looked up", key.ToString());
+        }
+
+        return peer ?? throw Refuse(StatusCode.PermissionDenied, "peer is not registered", key.ToString());
+    }
+
+    private RpcException Refuse(StatusCode status, string detail, string peerKey)
+    {
+        metrics.StreamRefused(status);
+        // The key comes from the client: cap what of it reaches the log.
+        Log.HandshakeRefused(logger, status, detail, peerKey.Length > 64 ? peerKey[..64] + "…" : peerKey);
+        return new RpcException(new Status(status, detail));
+    }
+
+    /// <summary>Decrypts the peer's answers and completes their jobs, until the stream ends.</summary>
+    private async Task ReceiveAnswersAsync(IAsyncStreamReader<EncryptedMessage> requests, Peer peer, SealedChannel channel, CancellationTokenSource streamEnd)
+    {
+        try
+        {
+            await requests.ToObservable()
+                .Do(message => HandleAnswer(message, peer, channel))
+                .LastOrDefaultAsync()
+                .ToTask(streamEnd.Token)
+                .ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (streamEnd.IsCancellationRequested)
+        {
+            // The stream is ending anyway.
+        }
+        catch (Exception exception) when (exception is IOException or RpcException or InvalidOperationException)
+        {
+            // The request side broke (client reset, connection lost): the call is over.
+            await streamEnd.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
+    private void HandleAnswer(EncryptedMessage message, Peer peer, SealedChannel channel)
+    {
+        // NetBird skips what it cannot read and keeps the stream up; so do we.
+        if (!channel.TryOpen(message, JobResponse.Parser, out var response))
+        {
+            Log.ResponseUndecryptable(logger, peer.Id);
+            return;
+        }
+
+        var outcome = board.Complete(peer.Key, response);
+        if (outcome != JobAnswerOutcome.Completed)
+        {
+            var id = JobIds.TryFromWire(response.ID, out var jobId) ? jobId.ToString() : Convert.ToHexString(response.ID.Span[..Math.Min(response.ID.Length, 32)]);
+            Log.ResponseDropped(logger, peer.Id, id, outcome.ToString());
+        }
+    }
+}

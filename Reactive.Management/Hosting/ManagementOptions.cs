@@ -1,0 +1,39 @@
+namespace Reactive.Management.Hosting;
+
+/// <summary>
+/// Options of the management server, bound from the <c>Management</c> configuration section
+/// (e.g. <c>Management:HeartbeatInterval</c> = <c>00:00:30</c>) and validated at start-up.
+/// </summary>
+public sealed class ManagementOptions
+{
+    /// <summary>The configuration section the options are bound from.</summary>
+    public const string SectionName = "Management";
+
+    /// <summary>The longest heartbeat interval accepted; longer ones cannot keep a stream open through any common proxy.</summary>
+    public static readonly TimeSpan MaxHeartbeatInterval = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// Silence on a Job stream before the server sends a heartbeat (an encrypted empty <c>JobRequest</c>).
+    /// Default 30 s, below the 60 s idle limit of nginx, AWS ALB and Cloudflare (100 s). Must be positive and at
+    /// most one hour.
+    /// </summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The server's WireGuard private key file (base64, like <c>wg genkey</c>). Created with mode 0600 on
+    /// first start when missing. Default <c>management.key</c>, relative to the working directory.
+    /// </summary>
+    public string ServerKeyPath { get; set; } = "management.key";
+
+    /// <summary>
+    /// Registers any peer that proves its key on the Job stream, instead of answering an unknown key with
+    /// <c>PermissionDenied</c>. For demos and tests only. Default false.
+    /// </summary>
+    public bool AcceptUnknownPeers { get; set; }
+
+    /// <summary>
+    /// How long a server key handed out by <c>GetServerKey</c> is announced as valid (<c>expiresAt</c>).
+    /// Default 24 h; must be positive.
+    /// </summary>
+    public TimeSpan ServerKeyValidity { get; set; } = TimeSpan.FromHours(24);
+}

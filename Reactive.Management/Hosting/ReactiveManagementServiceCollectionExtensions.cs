@@ -1,0 +1,51 @@
+using System.Reactive.Concurrency;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Reactive.Management.Diagnostics;
+using Reactive.Management.Hosting;
+using Reactive.Management.Hosting.Internal;
+using Reactive.Management.Jobs;
+using Reactive.Management.Peers;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the Reactive.Management server.</summary>
+public static class ReactiveManagementServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the management server's services: gRPC, options bound from the <c>Management</c> section and
+    /// validated at start, the server key, the in-memory peer registry, the job hub and board, and metrics.
+    /// Then call <c>MapReactiveManagement()</c> on the application.
+    /// </summary>
+    /// <param name="services">The application's services.</param>
+    /// <param name="configure">Changes the options after configuration is bound; null for none.</param>
+    public static ReactiveManagementBuilder AddReactiveManagement(this IServiceCollection services, Action<ManagementOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddGrpc();
+        services.AddMetrics();
+        var optionsBuilder = services.AddOptions<ManagementOptions>().BindConfiguration(ManagementOptions.SectionName).ValidateOnStart();
+        if (configure is not null)
+        {
+            optionsBuilder.Configure(configure);
+        }
+
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ManagementOptions>, ManagementOptionsValidator>());
+        services.TryAddSingleton(new ManagementScheduler(DefaultScheduler.Instance));
+        services.TryAddSingleton<IPeerRegistry>(sp => new InMemoryPeerRegistry(sp.GetRequiredService<ManagementScheduler>().Scheduler));
+        services.TryAddSingleton<JobHub>();
+        services.TryAddSingleton(sp => new JobBoard(
+            sp.GetRequiredService<JobHub>(),
+            sp.GetRequiredService<ManagementScheduler>().Scheduler,
+            sp.GetRequiredService<ILogger<JobBoard>>(),
+            sp.GetRequiredService<ManagementMetrics>()));
+        services.TryAddSingleton<ManagementMetrics>();
+        services.TryAddSingleton(sp => ServerIdentity.LoadOrCreate(
+            sp.GetRequiredService<IOptions<ManagementOptions>>().Value.ServerKeyPath,
+            sp.GetRequiredService<ILogger<ServerIdentity>>()));
+        services.TryAddSingleton<JobStreamHandler>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Hosting.IHostedService, ServerIdentityInitializer>());
+        return new ReactiveManagementBuilder(services);
+    }
+}
