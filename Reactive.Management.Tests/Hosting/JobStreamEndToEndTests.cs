@@ -1,0 +1,260 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
+using System.Text.Json;
+using Google.Protobuf;
+using Grpc.Core;
+using Reactive.Management.Crypto;
+using Reactive.Management.Jobs;
+using Reactive.Management.Protocol;
+using Reactive.Management.Tests.TestSupport;
+using Xunit;
+
+namespace Reactive.Management.Tests.Hosting;
+
+/// <summary>The Job stream over real Kestrel, HTTP/2 cleartext on loopback, with Grpc.Net.Client.</summary>
+public sealed class JobStreamEndToEndTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+    private readonly WireGuardKeyPair _peer = WireGuardKeyPair.Generate();
+    private ManagementServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await ManagementServer.StartAsync();
+
+    public async Task DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        _peer.Dispose();
+    }
+
+    [Fact]
+    public async Task GetServerKey_announces_the_key_from_the_key_file()
+    {
+        var response = await _server.NewClient().GetServerKeyAsync(new Empty());
+
+        Assert.Equal(_server.Service<Reactive.Management.Hosting.ServerIdentity>().KeyPair.PublicKey.ToString(), response.Key);
+        Assert.True(response.ExpiresAt.ToDateTimeOffset() > DateTimeOffset.UtcNow);
+        Assert.Equal(0, response.Version);
+    }
+
+    [Fact]
+    public async Task A_registered_peer_receives_encrypted_heartbeats_during_silence()
+    {
+        await _server.RegisterAsync(_peer);
+        await using var connection = await _server.ConnectAsync(_peer);
+
+        var first = await connection.Requests.Take(3).ToList().ToTask().WaitAsync(Patience);
+
+        Assert.All(first, request => Assert.True(request.IsHeartbeat()));
+        Assert.Equal(_server.Service<Reactive.Management.Hosting.ServerIdentity>().KeyPair.PublicKey, connection.ServerKey);
+    }
+
+    [Fact]
+    public async Task A_job_created_through_the_API_is_delivered_answered_and_reported()
+    {
+        var peerId = await _server.RegisterAsync(_peer);
+        await using var connection = await _server.ConnectAsync(_peer);
+        var delivered = connection.Requests.FirstAsync(request => !request.IsHeartbeat()).ToTask();
+        await Eventually.TrueAsync(() => _server.Service<JobHub>().IsConnected(_peer.PublicKey), "the peer's stream to be registered");
+
+        using var created = await _server.Api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new
+        {
+            workload = new { type = "bundle", parameters = new { bundle_for = true, bundle_for_time = 2, log_file_count = 10, anonymize = false } },
+        });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        using var createdBody = JsonDocument.Parse(await created.Content.ReadAsStringAsync());
+        var jobId = createdBody.RootElement.GetProperty("id").GetString()!;
+
+        var job = await delivered.WaitAsync(Patience);
+        Assert.Equal(jobId, new Guid(job.ID.Span, bigEndian: true).ToString());
+        Assert.True(job.Bundle.BundleFor);
+        Assert.Equal(2, job.Bundle.BundleForTime);
+        Assert.Equal(10, job.Bundle.LogFileCount);
+
+        connection.Answer(new JobResponse { ID = job.ID, Status = JobStatus.Succeeded, Bundle = new BundleResult { UploadKey = "upload/42" } });
+        await _server.Service<JobBoard>().WhenCompleted(Guid.Parse(jobId)).WaitAsync(Patience);
+
+        using var report = JsonDocument.Parse(await _server.Api.GetStringAsync($"/api/peers/{peerId}/jobs/{jobId}"));
+        Assert.Equal("succeeded", report.RootElement.GetProperty("status").GetString());
+        Assert.Equal("upload/42", report.RootElement.GetProperty("workload").GetProperty("result").GetProperty("upload_key").GetString());
+    }
+
+    [Fact]
+    public async Task A_failed_answer_is_reported_with_its_reason()
+    {
+        var peerId = await _server.RegisterAsync(_peer);
+        await using var connection = await _server.ConnectAsync(_peer);
+        var delivered = connection.Requests.FirstAsync(request => !request.IsHeartbeat()).ToTask();
+        await Eventually.TrueAsync(() => _server.Service<JobHub>().IsConnected(_peer.PublicKey), "the peer's stream to be registered");
+        var peer = (await _server.Service<Reactive.Management.Peers.IPeerRegistry>().FindByIdAsync(peerId))!;
+        var created = _server.Service<JobBoard>().Create(peer, new BundleParameters());
+
+        var job = await delivered.WaitAsync(Patience);
+        connection.Answer(new JobResponse { ID = job.ID, Status = JobStatus.Failed, Reason = ByteString.CopyFromUtf8("disk full") });
+        var completed = await _server.Service<JobBoard>().WhenCompleted(created.Id).WaitAsync(Patience);
+
+        Assert.Equal(JobState.Failed, completed.State);
+        Assert.Equal("disk full", completed.FailedReason);
+    }
+
+    [Fact]
+    public async Task A_job_queued_while_the_peer_is_offline_is_delivered_when_it_connects()
+    {
+        var peerId = await _server.RegisterAsync(_peer);
+        var peer = (await _server.Service<Reactive.Management.Peers.IPeerRegistry>().FindByIdAsync(peerId))!;
+        var created = _server.Service<JobBoard>().Create(peer, new BundleParameters { LogFileCount = 1 });
+        Assert.Equal(JobState.Pending, created.State);
+
+        await using var connection = await _server.ConnectAsync(_peer);
+        var job = await connection.Requests.FirstAsync(request => !request.IsHeartbeat()).ToTask().WaitAsync(Patience);
+
+        Assert.Equal(JobIds.ToWire(created.Id), job.ID);
+    }
+
+    [Fact]
+    public async Task A_garbage_answer_is_skipped_and_the_stream_stays_up()
+    {
+        await _server.RegisterAsync(_peer);
+        var serverKey = WireGuardPublicKey.Parse((await _server.NewClient().GetServerKeyAsync(new Empty())).Key);
+        using var sealing = new SealedChannel(_peer, serverKey);
+        using var call = _server.NewClient().Job();
+        await call.RequestStream.WriteAsync(sealing.Seal(new JobRequest()));
+
+        await call.RequestStream.WriteAsync(new EncryptedMessage { WgPubKey = _peer.PublicKey.ToString(), Body = ByteString.CopyFromUtf8("not a box") });
+
+        Assert.True(await call.ResponseStream.MoveNext().WaitAsync(Patience));
+        Assert.True(await call.ResponseStream.MoveNext().WaitAsync(Patience));
+        Assert.Contains(_server.Logs.Entries, entry => entry.EventId.Id == 300);
+    }
+
+    [Fact]
+    public async Task An_unregistered_peer_is_refused_with_PermissionDenied()
+    {
+        await using var connection = await _server.ConnectAsync(_peer);
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => connection.Requests.ToTask().WaitAsync(Patience));
+
+        Assert.Equal(StatusCode.PermissionDenied, error.StatusCode);
+        Assert.Contains("not registered", error.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unknown_peer_is_registered_when_AcceptUnknownPeers_is_on()
+    {
+        await using var server = await ManagementServer.StartAsync(options => options.AcceptUnknownPeers = true);
+        await using var connection = await server.ConnectAsync(_peer);
+
+        var heartbeat = await connection.Requests.FirstAsync().ToTask().WaitAsync(Patience);
+
+        Assert.True(heartbeat.IsHeartbeat());
+        Assert.NotNull(await server.Service<Reactive.Management.Peers.IPeerRegistry>().FindByKeyAsync(_peer.PublicKey));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("not-a-key")]
+    [InlineData("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==")]
+    public async Task A_malformed_key_is_refused_with_InvalidArgument(string key)
+    {
+        using var call = _server.NewClient().Job();
+        await call.RequestStream.WriteAsync(new EncryptedMessage { WgPubKey = key, Body = ByteString.CopyFrom(new byte[64]) });
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext().WaitAsync(Patience));
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_hello_that_does_not_decrypt_is_refused_with_InvalidArgument()
+    {
+        await _server.RegisterAsync(_peer);
+        using var stranger = WireGuardKeyPair.Generate();
+        // Sealed to a key that is not the server's.
+        using var wrongChannel = new SealedChannel(_peer, stranger.PublicKey);
+        using var call = _server.NewClient().Job();
+        await call.RequestStream.WriteAsync(wrongChannel.Seal(new JobRequest()));
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext().WaitAsync(Patience));
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Contains("invalid request message", error.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_stream_without_hello_is_refused_with_InvalidArgument()
+    {
+        using var call = _server.NewClient().Job();
+        await call.RequestStream.CompleteAsync();
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext().WaitAsync(Patience));
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Contains("missing hello", error.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_refused_peer_does_not_disturb_a_connected_one()
+    {
+        await _server.RegisterAsync(_peer);
+        await using var connection = await _server.ConnectAsync(_peer);
+        var heartbeats = connection.Requests.Take(3).ToList().ToTask();
+        using var stranger = WireGuardKeyPair.Generate();
+
+        await using (var refused = await _server.ConnectAsync(stranger))
+        {
+            await Assert.ThrowsAsync<RpcException>(() => refused.Requests.ToTask().WaitAsync(Patience));
+        }
+
+        Assert.Equal(3, (await heartbeats.WaitAsync(Patience)).Count);
+    }
+
+    [Fact]
+    public async Task Client_cancellation_ends_the_server_call_and_frees_the_peer()
+    {
+        var peerId = await _server.RegisterAsync(_peer);
+        var hub = _server.Service<JobHub>();
+        var connection = await _server.ConnectAsync(_peer);
+        await connection.Requests.FirstAsync().ToTask().WaitAsync(Patience);
+        Assert.Equal(1, hub.ConnectedCount);
+
+        await connection.DisposeAsync();
+
+        await Eventually.TrueAsync(() => hub.ConnectedCount == 0, "the server to drop the peer's stream");
+        await Eventually.TrueAsync(() => _server.Logs.Entries.Any(entry => entry.EventId.Id == 101), "the stream-ended log line");
+        var peer = (await _server.Service<Reactive.Management.Peers.IPeerRegistry>().FindByIdAsync(peerId))!;
+        Assert.Equal(JobState.Pending, _server.Service<JobBoard>().Create(peer, new BundleParameters()).State);
+    }
+
+    [Fact]
+    public async Task A_second_stream_of_the_same_peer_replaces_the_first()
+    {
+        await _server.RegisterAsync(_peer);
+        await using var first = await _server.ConnectAsync(_peer);
+        var firstEnded = first.Requests.LastOrDefaultAsync().ToTask();
+        await first.Requests.FirstAsync().ToTask().WaitAsync(Patience);
+
+        await using var second = await _server.ConnectAsync(_peer);
+        var secondHeartbeat = second.Requests.FirstAsync().ToTask();
+
+        await firstEnded.WaitAsync(Patience);
+        Assert.True((await secondHeartbeat.WaitAsync(Patience)).IsHeartbeat());
+        Assert.Equal(1, _server.Service<JobHub>().ConnectedCount);
+        Assert.Contains(_server.Logs.Entries, entry => entry.EventId.Id == 102);
+    }
+
+    [Fact]
+    public async Task Stopping_the_host_ends_open_streams_with_Unavailable()
+    {
+        await _server.RegisterAsync(_peer);
+        await using var connection = await _server.ConnectAsync(_peer);
+        var ended = connection.Requests.LastOrDefaultAsync().ToTask();
+        await connection.Requests.FirstAsync().ToTask().WaitAsync(Patience);
+
+        // Well under the 30 s shutdown timeout: the handler ends on ApplicationStopping, not on the deadline.
+        await _server.App.StopAsync().WaitAsync(Patience);
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => ended.WaitAsync(Patience));
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+    }
+}

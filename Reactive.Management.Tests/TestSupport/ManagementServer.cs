@@ -1,0 +1,113 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Reactive.Management.Client;
+using Reactive.Management.Crypto;
+using Reactive.Management.Hosting;
+using Reactive.Management.Protocol;
+
+namespace Reactive.Management.Tests.TestSupport;
+
+/// <summary>
+/// A real management host for end-to-end tests: Kestrel over HTTP/2 cleartext on a loopback port chosen at
+/// start, with the library's defaults except a short heartbeat and a key file in a temporary folder.
+/// </summary>
+internal sealed class ManagementServer : IAsyncDisposable
+{
+    private readonly List<GrpcChannel> _channels = [];
+
+    private ManagementServer(WebApplication app, string folder, Uri address, CapturingLoggerProvider logs)
+    {
+        App = app;
+        Logs = logs;
+        Folder = folder;
+        Address = address;
+        Api = new HttpClient { BaseAddress = address, DefaultRequestVersion = HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
+    }
+
+    public WebApplication App { get; }
+
+    public string Folder { get; }
+
+    public Uri Address { get; }
+
+    /// <summary>The HTTP API, spoken over the same h2c port.</summary>
+    public HttpClient Api { get; }
+
+    public T Service<T>()
+        where T : notnull => App.Services.GetRequiredService<T>();
+
+    public static async Task<ManagementServer> StartAsync(Action<ManagementOptions>? configure = null, Action<ReactiveManagementBuilder>? extend = null, string? folder = null)
+    {
+        folder ??= Directory.CreateTempSubdirectory("reactive-management-tests-").FullName;
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Test", ContentRootPath = folder });
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http2));
+        builder.Logging.ClearProviders();
+        var logs = new CapturingLoggerProvider();
+        builder.Logging.AddProvider(logs);
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        var management = builder.Services.AddReactiveManagement(options =>
+        {
+            options.ServerKeyPath = Path.Combine(folder, "management.key");
+            options.HeartbeatInterval = TimeSpan.FromMilliseconds(200);
+            configure?.Invoke(options);
+        });
+        extend?.Invoke(management);
+        var app = builder.Build();
+        app.MapReactiveManagement();
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
+        return new ManagementServer(app, folder, new Uri(address), logs);
+    }
+
+    public CapturingLoggerProvider Logs { get; }
+
+    /// <summary>A client on a fresh channel (a fresh HTTP/2 connection).</summary>
+    public ManagementService.ManagementServiceClient NewClient()
+    {
+        var channel = GrpcChannel.ForAddress(Address);
+        _channels.Add(channel);
+        return new ManagementService.ManagementServiceClient(channel);
+    }
+
+    public Task<JobStreamConnection> ConnectAsync(WireGuardKeyPair peer) => JobStreamConnection.OpenAsync(NewClient(), peer);
+
+    /// <summary>Registers the peer through the HTTP API and returns its id.</summary>
+    public async Task<string> RegisterAsync(WireGuardKeyPair peer, string name = "test-peer")
+    {
+        using var response = await Api.PostAsJsonAsync("/api/peers", new { wg_pub_key = peer.PublicKey.ToString(), name });
+        response.EnsureSuccessStatusCode();
+        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return body.RootElement.GetProperty("id").GetString()!;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var channel in _channels)
+        {
+            channel.Dispose();
+        }
+
+        Api.Dispose();
+        await App.StopAsync();
+        await App.DisposeAsync();
+        try
+        {
+            Directory.Delete(Folder, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A restarted host may still use the folder; the OS cleans temp.
+        }
+    }
+}
