@@ -1,0 +1,125 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Reactive.Management.Crypto;
+using Reactive.Management.Tests.TestSupport;
+using Xunit;
+
+namespace Reactive.Management.Tests.Hosting;
+
+public sealed class ManagementApiTests : IAsyncLifetime
+{
+    private readonly WireGuardKeyPair _peer = WireGuardKeyPair.Generate();
+    private ManagementServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await ManagementServer.StartAsync();
+
+    public async Task DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        _peer.Dispose();
+    }
+
+    [Fact]
+    public async Task Registering_a_peer_answers_201_with_the_peer_and_200_when_it_exists()
+    {
+        using var first = await _server.Api.PostAsJsonAsync("/api/peers", new { wg_pub_key = _peer.PublicKey.ToString(), name = "laptop" });
+        using var again = await _server.Api.PostAsJsonAsync("/api/peers", new { wg_pub_key = _peer.PublicKey.ToString(), name = "laptop" });
+
+        Assert.Equal(HttpStatusCode.Created, first.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        using var body = JsonDocument.Parse(await first.Content.ReadAsStringAsync());
+        Assert.Equal(_peer.PublicKey.ToString(), body.RootElement.GetProperty("wg_pub_key").GetString());
+        Assert.Equal("laptop", body.RootElement.GetProperty("name").GetString());
+        Assert.False(body.RootElement.GetProperty("connected").GetBoolean());
+        using var list = JsonDocument.Parse(await _server.Api.GetStringAsync("/api/peers"));
+        Assert.Equal(1, list.RootElement.GetArrayLength());
+    }
+
+    [Fact]
+    public async Task A_job_for_an_offline_peer_is_created_pending()
+    {
+        var peerId = await _server.RegisterAsync(_peer);
+
+        using var response = await _server.Api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new { workload = new { type = "bundle", parameters = new { log_file_count = 3 } } });
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal("pending", body.RootElement.GetProperty("status").GetString());
+        Assert.Equal("bundle", body.RootElement.GetProperty("workload").GetProperty("type").GetString());
+        Assert.Equal(3, body.RootElement.GetProperty("workload").GetProperty("parameters").GetProperty("log_file_count").GetInt32());
+        using var list = JsonDocument.Parse(await _server.Api.GetStringAsync($"/api/peers/{peerId}/jobs"));
+        Assert.Equal(1, list.RootElement.GetArrayLength());
+    }
+
+    [Theory]
+    [InlineData("{not json", "not valid JSON")]
+    [InlineData("{\"workload\": {\"type\": \"reboot\"}}", "'reboot' is not supported")]
+    [InlineData("{}", "workload is required")]
+    [InlineData("{\"workload\": {\"type\": \"bundle\", \"parameters\": {\"log_file_count\": -1}}}", "must not be negative")]
+    [InlineData("{\"workload\": {\"type\": \"bundle\", \"unknown_field\": 1}}", "not valid JSON")]
+    public async Task Bad_job_requests_answer_400_with_problem_details(string json, string expected)
+    {
+        var peerId = await _server.RegisterAsync(_peer);
+
+        using var response = await _server.Api.PostAsync($"/api/peers/{peerId}/jobs", new StringContent(json, Encoding.UTF8, "application/json"));
+
+        await AssertProblemAsync(response, HttpStatusCode.BadRequest, expected);
+    }
+
+    [Theory]
+    [InlineData("{\"wg_pub_key\": \"nope\"}", "wg_pub_key")]
+    [InlineData("[1, 2]", "not valid JSON")]
+    public async Task Bad_peer_requests_answer_400_with_problem_details(string json, string expected)
+    {
+        using var response = await _server.Api.PostAsync("/api/peers", new StringContent(json, Encoding.UTF8, "application/json"));
+
+        await AssertProblemAsync(response, HttpStatusCode.BadRequest, expected);
+    }
+
+    [Fact]
+    public async Task A_body_that_is_not_JSON_answers_415()
+    {
+        using var response = await _server.Api.PostAsync("/api/peers", new StringContent("wg_pub_key=x", Encoding.UTF8, "text/plain"));
+
+        await AssertProblemAsync(response, HttpStatusCode.UnsupportedMediaType, "application/json");
+    }
+
+    [Fact]
+    public async Task Unknown_peers_and_jobs_answer_404_with_problem_details()
+    {
+        var peerId = await _server.RegisterAsync(_peer);
+
+        using var unknownPeer = await _server.Api.PostAsJsonAsync("/api/peers/nobody/jobs", new { workload = new { type = "bundle" } });
+        using var unknownJob = await _server.Api.GetAsync($"/api/peers/{peerId}/jobs/{Guid.NewGuid()}");
+        using var malformedJob = await _server.Api.GetAsync($"/api/peers/{peerId}/jobs/not-a-guid");
+
+        await AssertProblemAsync(unknownPeer, HttpStatusCode.NotFound, "nobody");
+        await AssertProblemAsync(unknownJob, HttpStatusCode.NotFound, "has no job");
+        await AssertProblemAsync(malformedJob, HttpStatusCode.NotFound, "not-a-guid");
+    }
+
+    [Fact]
+    public async Task A_job_of_another_peer_is_not_found_under_this_peer()
+    {
+        using var other = WireGuardKeyPair.Generate();
+        var peerId = await _server.RegisterAsync(_peer);
+        var otherId = await _server.RegisterAsync(other, "other");
+        using var created = await _server.Api.PostAsJsonAsync($"/api/peers/{otherId}/jobs", new { workload = new { type = "bundle" } });
+        using var body = JsonDocument.Parse(await created.Content.ReadAsStringAsync());
+
+        using var response = await _server.Api.GetAsync($"/api/peers/{peerId}/jobs/{body.RootElement.GetProperty("id").GetString()}");
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+    }
+
+    private static async Task AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string detailContains)
+    {
+        Assert.Equal(status, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal((int)status, problem.RootElement.GetProperty("status").GetInt32());
+        Assert.Contains(detailContains, problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,17 @@
+// The management host: Kestrel serving management.ManagementService (gRPC over HTTP/2) and the HTTP API,
+// with the defaults embedded in appsettings.json. `--environment Demo` shortens the heartbeat to 2 s.
+var builder = WebApplication.CreateBuilder(args);
+
+builder.WebHost.ConfigureKestrel(kestrel =>
+{
+    // HTTP/2 PINGs find dead connections between Kestrel and its direct peer. They do not keep a stream
+    // open through a reverse proxy (proxies count DATA frames): that is what the Job stream heartbeat is for.
+    kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(30);
+    kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(10);
+});
+
+builder.Services.AddReactiveManagement();
+
+var app = builder.Build();
+app.MapReactiveManagement();
+app.Run();
