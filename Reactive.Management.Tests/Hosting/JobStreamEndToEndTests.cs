@@ -73,7 +73,7 @@ public sealed class JobStreamEndToEndTests : IAsyncLifetime
         Assert.Equal(10, job.Bundle.LogFileCount);
 
         connection.Answer(new JobResponse { ID = job.ID, Status = JobStatus.Succeeded, Bundle = new BundleResult { UploadKey = "upload/42" } });
-        await _server.Service<JobBoard>().WhenCompleted(Guid.Parse(jobId)).WaitAsync(Patience);
+        await _server.Service<JobBoard>().WhenFinishedAsync(Guid.Parse(jobId)).WaitAsync(Patience);
 
         using var report = JsonDocument.Parse(await _server.Api.GetStringAsync($"/api/peers/{peerId}/jobs/{jobId}"));
         Assert.Equal("succeeded", report.RootElement.GetProperty("status").GetString());
@@ -88,11 +88,11 @@ public sealed class JobStreamEndToEndTests : IAsyncLifetime
         var delivered = connection.Requests.FirstAsync(request => !request.IsHeartbeat()).ToTask();
         await Eventually.TrueAsync(() => _server.Service<JobHub>().IsConnected(_peer.PublicKey), "the peer's stream to be registered");
         var peer = (await _server.Service<Reactive.Management.Peers.IPeerRegistry>().FindByIdAsync(peerId))!;
-        var created = _server.Service<JobBoard>().Create(peer, new BundleParameters());
+        var created = await _server.Service<JobBoard>().CreateAsync(peer, new BundleParameters());
 
         var job = await delivered.WaitAsync(Patience);
         connection.Answer(new JobResponse { ID = job.ID, Status = JobStatus.Failed, Reason = ByteString.CopyFromUtf8("disk full") });
-        var completed = await _server.Service<JobBoard>().WhenCompleted(created.Id).WaitAsync(Patience);
+        var completed = await _server.Service<JobBoard>().WhenFinishedAsync(created.Id).WaitAsync(Patience);
 
         Assert.Equal(JobState.Failed, completed.State);
         Assert.Equal("disk full", completed.FailedReason);
@@ -103,7 +103,7 @@ public sealed class JobStreamEndToEndTests : IAsyncLifetime
     {
         var peerId = await _server.RegisterAsync(_peer);
         var peer = (await _server.Service<Reactive.Management.Peers.IPeerRegistry>().FindByIdAsync(peerId))!;
-        var created = _server.Service<JobBoard>().Create(peer, new BundleParameters { LogFileCount = 1 });
+        var created = await _server.Service<JobBoard>().CreateAsync(peer, new BundleParameters { LogFileCount = 1 });
         Assert.Equal(JobState.Pending, created.State);
 
         await using var connection = await _server.ConnectAsync(_peer);
@@ -223,7 +223,7 @@ public sealed class JobStreamEndToEndTests : IAsyncLifetime
         await Eventually.TrueAsync(() => hub.ConnectedCount == 0, "the server to drop the peer's stream");
         await Eventually.TrueAsync(() => _server.Logs.Entries.Any(entry => entry.EventId.Id == 101), "the stream-ended log line");
         var peer = (await _server.Service<Reactive.Management.Peers.IPeerRegistry>().FindByIdAsync(peerId))!;
-        Assert.Equal(JobState.Pending, _server.Service<JobBoard>().Create(peer, new BundleParameters()).State);
+        Assert.Equal(JobState.Pending, (await _server.Service<JobBoard>().CreateAsync(peer, new BundleParameters())).State);
     }
 
     [Fact]

@@ -10,10 +10,13 @@ using Xunit;
 
 namespace Reactive.Management.Tests.Jobs;
 
+/// <summary>The job board over the in-memory store, on virtual time.</summary>
 public sealed class JobBoardTests : IDisposable
 {
+    private static readonly JobTimeouts Timeouts = new(AnswerTimeout: TimeSpan.FromMinutes(10), PendingTimeToLive: TimeSpan.FromHours(24));
     private readonly TestScheduler _clock = new();
     private readonly JobHub _hub = new();
+    private readonly InMemoryJobStore _store = new();
     private readonly JobBoard _board;
     private readonly WireGuardKeyPair _peerKeys = WireGuardKeyPair.Generate();
     private readonly WireGuardKeyPair _otherKeys = WireGuardKeyPair.Generate();
@@ -22,19 +25,20 @@ public sealed class JobBoardTests : IDisposable
 
     public JobBoardTests()
     {
-        _board = new JobBoard(_hub, _clock);
+        _board = new JobBoard(_store, _hub, _clock, Timeouts);
         _peer = new Peer("peer-a", _peerKeys.PublicKey, "a", _clock.Now);
         _other = new Peer("peer-b", _otherKeys.PublicKey, "b", _clock.Now);
     }
 
     [Fact]
-    public void A_job_for_a_connected_peer_is_sent_at_once()
+    public async Task A_job_for_a_connected_peer_is_stored_and_sent_at_once()
     {
-        var (channel, received) = Connect(_peer);
+        var (channel, received) = await ConnectAsync(_peer);
 
-        var job = _board.Create(_peer, new BundleParameters { LogFileCount = 5 });
+        var job = await _board.CreateAsync(_peer, new BundleParameters { LogFileCount = 5 });
 
         Assert.Equal(JobState.Sent, job.State);
+        Assert.Equal(job, await _store.FindAsync(job.Id));
         Assert.Equal(job.ToRequest(), Assert.Single(received));
         Assert.Equal(5, received[0].Bundle.LogFileCount);
         Assert.Equal(16, received[0].ID.Length);
@@ -42,122 +46,244 @@ public sealed class JobBoardTests : IDisposable
     }
 
     [Fact]
-    public void Jobs_for_an_offline_peer_wait_and_go_out_oldest_first_when_it_connects()
+    public async Task Jobs_for_an_offline_peer_wait_and_go_out_oldest_first_when_it_connects()
     {
-        var first = _board.Create(_peer, new BundleParameters());
+        var first = await _board.CreateAsync(_peer, new BundleParameters());
         _clock.AdvanceBy(TimeSpan.FromSeconds(1).Ticks);
-        var second = _board.Create(_peer, new BundleParameters());
-        Assert.Equal(JobState.Pending, _board.Find(first.Id)!.State);
+        var second = await _board.CreateAsync(_peer, new BundleParameters());
+        Assert.Equal(JobState.Pending, first.State);
 
-        var (channel, received) = Connect(_peer);
+        var (channel, received) = await ConnectAsync(_peer);
 
         Assert.Equal([first.ToRequest(), second.ToRequest()], received);
-        Assert.Equal(JobState.Sent, _board.Find(second.Id)!.State);
+        Assert.Equal(JobState.Sent, (await _board.FindAsync(second.Id))!.State);
         channel.Dispose();
     }
 
     [Fact]
-    public void A_job_is_not_sent_twice_on_the_same_stream()
+    public async Task A_job_is_written_at_most_once_per_stream()
     {
-        var (channel, received) = Connect(_peer);
-        _board.Create(_peer, new BundleParameters());
+        var (channel, received) = await ConnectAsync(_peer);
+        await _board.CreateAsync(_peer, new BundleParameters());
 
-        _board.DeliverPending(channel);
+        await _board.DeliverPendingAsync(channel);
 
         Assert.Single(received);
         channel.Dispose();
     }
 
     [Fact]
-    public void A_job_whose_stream_ended_before_the_answer_is_sent_again_on_the_next_stream()
+    public async Task A_job_whose_stream_ended_before_the_answer_goes_out_again_on_the_next_stream_and_counts_once()
     {
-        var (firstStream, _) = Connect(_peer);
-        var job = _board.Create(_peer, new BundleParameters());
-
+        var (firstStream, _) = await ConnectAsync(_peer);
+        var job = await _board.CreateAsync(_peer, new BundleParameters());
         firstStream.Dispose();
-        _board.Requeue(firstStream);
-        Assert.Equal(JobState.Pending, _board.Find(job.Id)!.State);
-        var (secondStream, received) = Connect(_peer);
+
+        var (secondStream, received) = await ConnectAsync(_peer);
+        var answer = Succeeded(job, "upload/1");
 
         Assert.Equal(job.ToRequest(), Assert.Single(received));
+        Assert.Equal(JobAnswerOutcome.Completed, await _board.CompleteAsync(_peer.Key, answer));
+        Assert.Equal(JobAnswerOutcome.AlreadyFinished, await _board.CompleteAsync(_peer.Key, answer.Clone()));
+        Assert.Equal(JobState.Succeeded, (await _board.FindAsync(job.Id))!.State);
         secondStream.Dispose();
     }
 
     [Fact]
-    public async Task A_successful_answer_completes_the_job_with_its_upload_key()
+    public async Task A_successful_answer_finishes_the_job_with_its_upload_key()
     {
-        var (channel, _) = Connect(_peer);
-        var job = _board.Create(_peer, new BundleParameters());
-        var completion = _board.WhenCompleted(job.Id);
+        var (channel, _) = await ConnectAsync(_peer);
+        var job = await _board.CreateAsync(_peer, new BundleParameters());
+        var finished = _board.WhenFinishedAsync(job.Id);
 
         _clock.AdvanceBy(TimeSpan.FromSeconds(7).Ticks);
-        var outcome = _board.Complete(_peer.Key, new JobResponse { ID = JobIds.ToWire(job.Id), Status = JobStatus.Succeeded, Bundle = new BundleResult { UploadKey = "uploads/abc" } });
+        var outcome = await _board.CompleteAsync(_peer.Key, Succeeded(job, "uploads/abc"));
 
         Assert.Equal(JobAnswerOutcome.Completed, outcome);
-        var completed = await completion;
-        Assert.Equal(JobState.Succeeded, completed.State);
-        Assert.Equal("uploads/abc", completed.UploadKey);
-        Assert.Equal(job.CreatedAt + TimeSpan.FromSeconds(7), completed.CompletedAt);
+        var done = await finished;
+        Assert.Equal(JobState.Succeeded, done.State);
+        Assert.Equal("uploads/abc", done.UploadKey);
+        Assert.Equal(job.SentAt + TimeSpan.FromSeconds(7), done.CompletedAt);
+        Assert.Equal(done, await _board.WhenFinishedAsync(job.Id));
         channel.Dispose();
     }
 
     [Fact]
-    public void A_failed_answer_keeps_the_reason_cut_at_4096_bytes()
+    public async Task A_failed_answer_keeps_the_reason_cut_at_4096_bytes()
     {
-        var (channel, _) = Connect(_peer);
-        var job = _board.Create(_peer, new BundleParameters());
+        var (channel, _) = await ConnectAsync(_peer);
+        var job = await _board.CreateAsync(_peer, new BundleParameters());
 
-        _board.Complete(_peer.Key, new JobResponse { ID = JobIds.ToWire(job.Id), Status = JobStatus.Failed, Reason = ByteString.CopyFrom(new string('x', 5000), Encoding.UTF8) });
+        await _board.CompleteAsync(_peer.Key, new JobResponse { ID = JobIds.ToWire(job.Id), Status = JobStatus.Failed, Reason = ByteString.CopyFrom(new string('x', 5000), Encoding.UTF8) });
 
-        var failed = _board.Find(job.Id)!;
+        var failed = (await _board.FindAsync(job.Id))!;
         Assert.Equal(JobState.Failed, failed.State);
         Assert.Equal(JobBoard.MaxReasonBytes, failed.FailedReason!.Length);
         channel.Dispose();
     }
 
     [Fact]
-    public void Answers_that_do_not_fit_a_job_are_refused_and_change_nothing()
+    public async Task Answers_that_do_not_fit_a_job_are_refused_and_change_nothing()
     {
-        var (channel, _) = Connect(_peer);
-        var job = _board.Create(_peer, new BundleParameters());
-        var unsent = _board.Create(_other, new BundleParameters());
-        var answer = new JobResponse { ID = JobIds.ToWire(job.Id), Status = JobStatus.Succeeded };
+        var (channel, _) = await ConnectAsync(_peer);
+        var job = await _board.CreateAsync(_peer, new BundleParameters());
+        var unsent = await _board.CreateAsync(_other, new BundleParameters());
 
-        Assert.Equal(JobAnswerOutcome.UnknownJob, _board.Complete(_peer.Key, new JobResponse { ID = JobIds.ToWire(Guid.NewGuid()) }));
-        Assert.Equal(JobAnswerOutcome.UnknownJob, _board.Complete(_peer.Key, new JobResponse { ID = ByteString.CopyFromUtf8("short") }));
-        Assert.Equal(JobAnswerOutcome.OtherPeersJob, _board.Complete(_other.Key, answer));
-        Assert.Equal(JobAnswerOutcome.NotSent, _board.Complete(_other.Key, new JobResponse { ID = JobIds.ToWire(unsent.Id), Status = JobStatus.Succeeded }));
-        Assert.Equal(JobState.Sent, _board.Find(job.Id)!.State);
+        Assert.Equal(JobAnswerOutcome.UnknownJob, await _board.CompleteAsync(_peer.Key, new JobResponse { ID = JobIds.ToWire(Guid.NewGuid()) }));
+        Assert.Equal(JobAnswerOutcome.UnknownJob, await _board.CompleteAsync(_peer.Key, new JobResponse { ID = ByteString.CopyFromUtf8("short") }));
+        Assert.Equal(JobAnswerOutcome.OtherPeersJob, await _board.CompleteAsync(_other.Key, Succeeded(job, "x")));
+        Assert.Equal(JobAnswerOutcome.NotSent, await _board.CompleteAsync(_other.Key, Succeeded(unsent, "x")));
 
-        Assert.Equal(JobAnswerOutcome.Completed, _board.Complete(_peer.Key, answer));
-        Assert.Equal(JobAnswerOutcome.AlreadyCompleted, _board.Complete(_peer.Key, answer.Clone()));
+        Assert.Equal(JobState.Sent, (await _board.FindAsync(job.Id))!.State);
+        Assert.Equal(JobState.Pending, (await _board.FindAsync(unsent.Id))!.State);
         channel.Dispose();
     }
 
     [Fact]
-    public void Changes_report_every_state_of_a_job()
+    public async Task Changes_report_every_state_of_a_job()
     {
         var states = new List<JobState>();
         using var subscription = _board.Changes.Select(job => job.State).Subscribe(states.Add);
-        var job = _board.Create(_peer, new BundleParameters());
-        var (channel, _) = Connect(_peer);
+        var job = await _board.CreateAsync(_peer, new BundleParameters());
+        var (channel, _) = await ConnectAsync(_peer);
 
-        _board.Complete(_peer.Key, new JobResponse { ID = JobIds.ToWire(job.Id), Status = JobStatus.Succeeded });
+        await _board.CompleteAsync(_peer.Key, Succeeded(job, "k"));
 
         Assert.Equal([JobState.Pending, JobState.Sent, JobState.Succeeded], states);
         channel.Dispose();
     }
 
     [Fact]
-    public void A_second_stream_of_the_same_peer_completes_the_first()
+    public async Task A_pending_job_times_out_exactly_at_its_time_to_live()
     {
-        var (first, _) = Connect(_peer);
+        var job = await _board.CreateAsync(_peer, new BundleParameters());
+
+        _clock.AdvanceTo((job.CreatedAt + Timeouts.PendingTimeToLive).UtcTicks - 1);
+        Assert.Equal(JobState.Pending, (await _board.FindAsync(job.Id))!.State);
+        _clock.AdvanceBy(1);
+
+        var expired = (await _board.FindAsync(job.Id))!;
+        Assert.Equal(JobState.TimedOut, expired.State);
+        Assert.Equal(job.CreatedAt + Timeouts.PendingTimeToLive, expired.CompletedAt);
+        Assert.Contains("not delivered", expired.FailedReason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_sent_job_times_out_exactly_at_its_answer_deadline_counted_from_the_first_send()
+    {
+        var job = await _board.CreateAsync(_peer, new BundleParameters());
+        _clock.AdvanceBy(TimeSpan.FromMinutes(3).Ticks);
+        var (first, _) = await ConnectAsync(_peer);
+        var sentAt = _clock.Now;
+        first.Dispose();
+        _clock.AdvanceBy(TimeSpan.FromMinutes(4).Ticks);
+        var (second, received) = await ConnectAsync(_peer);
+        Assert.Single(received);
+
+        _clock.AdvanceTo((sentAt + Timeouts.AnswerTimeout).UtcTicks - 1);
+        Assert.Equal(JobState.Sent, (await _board.FindAsync(job.Id))!.State);
+        _clock.AdvanceBy(1);
+
+        var expired = (await _board.FindAsync(job.Id))!;
+        Assert.Equal(JobState.TimedOut, expired.State);
+        Assert.Equal(sentAt, expired.SentAt);
+        Assert.Contains("not answered", expired.FailedReason, StringComparison.Ordinal);
+        Assert.Equal(JobAnswerOutcome.AlreadyFinished, await _board.CompleteAsync(_peer.Key, Succeeded(job, "late")));
+        second.Dispose();
+    }
+
+    [Fact]
+    public async Task An_answer_in_time_stops_the_deadline()
+    {
+        var (channel, _) = await ConnectAsync(_peer);
+        var job = await _board.CreateAsync(_peer, new BundleParameters());
+        _clock.AdvanceBy(TimeSpan.FromMinutes(9).Ticks);
+
+        await _board.CompleteAsync(_peer.Key, Succeeded(job, "k"));
+        _clock.AdvanceBy(TimeSpan.FromDays(2).Ticks);
+
+        Assert.Equal(JobState.Succeeded, (await _board.FindAsync(job.Id))!.State);
+        channel.Dispose();
+    }
+
+    [Fact]
+    public async Task After_a_restart_the_deadlines_of_stored_jobs_are_armed_again()
+    {
+        var (channel, _) = await ConnectAsync(_peer);
+        var sent = await _board.CreateAsync(_peer, new BundleParameters());
+        channel.Dispose();
+        _board.Dispose();
+        _clock.AdvanceBy(TimeSpan.FromMinutes(1).Ticks);
+        var pending = await new JobBoard(_store, new JobHub(), _clock, Timeouts).CreateAsync(_other, new BundleParameters());
+
+        // A new board over the same store, as after a restart: no timers until StartAsync.
+        using var restarted = new JobBoard(_store, new JobHub(), _clock, Timeouts);
+        await restarted.StartAsync();
+        _clock.AdvanceTo((sent.SentAt!.Value + Timeouts.AnswerTimeout).UtcTicks);
+
+        Assert.Equal(JobState.TimedOut, (await _store.FindAsync(sent.Id))!.State);
+        Assert.Equal(JobState.Pending, (await _store.FindAsync(pending.Id))!.State);
+        _clock.AdvanceTo((pending.CreatedAt + Timeouts.PendingTimeToLive).UtcTicks);
+        Assert.Equal(JobState.TimedOut, (await _store.FindAsync(pending.Id))!.State);
+    }
+
+    [Fact]
+    public async Task A_deadline_already_past_at_start_fires_at_once()
+    {
+        var job = await new JobBoard(_store, new JobHub(), _clock, Timeouts).CreateAsync(_peer, new BundleParameters());
+        _clock.AdvanceBy(TimeSpan.FromDays(3).Ticks);
+        using var restarted = new JobBoard(_store, new JobHub(), _clock, Timeouts);
+
+        await restarted.StartAsync();
+        _clock.AdvanceBy(1);
+
+        Assert.Equal(JobState.TimedOut, (await _store.FindAsync(job.Id))!.State);
+    }
+
+    [Fact]
+    public async Task Cancelling_finishes_an_unfinished_job_and_its_later_answer_is_ignored()
+    {
+        var (channel, _) = await ConnectAsync(_peer);
+        var job = await _board.CreateAsync(_peer, new BundleParameters());
+
+        var (cancelled, outcome) = await _board.CancelAsync(job.Id);
+
+        Assert.Equal(JobCancelOutcome.Cancelled, outcome);
+        Assert.Equal(JobState.Cancelled, cancelled!.State);
+        Assert.Equal(JobAnswerOutcome.AlreadyFinished, await _board.CompleteAsync(_peer.Key, Succeeded(job, "k")));
+        Assert.Equal(JobCancelOutcome.AlreadyFinished, (await _board.CancelAsync(job.Id)).Outcome);
+        Assert.Equal(JobCancelOutcome.NotFound, (await _board.CancelAsync(Guid.NewGuid())).Outcome);
+        channel.Dispose();
+    }
+
+    [Fact]
+    public async Task A_cancelled_job_is_not_delivered_when_the_peer_connects()
+    {
+        var job = await _board.CreateAsync(_peer, new BundleParameters());
+        await _board.CancelAsync(job.Id);
+
+        var (channel, received) = await ConnectAsync(_peer);
+
+        Assert.Empty(received);
+        channel.Dispose();
+    }
+
+    [Fact]
+    public async Task Waiting_for_an_unknown_job_fails()
+    {
+        await Assert.ThrowsAsync<KeyNotFoundException>(() => _board.WhenFinishedAsync(Guid.NewGuid()));
+    }
+
+    [Fact]
+    public async Task A_second_stream_of_the_same_peer_completes_the_first()
+    {
+        var (first, _) = await ConnectAsync(_peer);
         var firstCompleted = false;
         using var subscription = first.Jobs.Subscribe(_ => { }, () => firstCompleted = true);
 
-        var (second, received) = Connect(_peer);
+        var (second, received) = await ConnectAsync(_peer);
         first.Dispose();
-        _board.Create(_peer, new BundleParameters());
+        await _board.CreateAsync(_peer, new BundleParameters());
 
         Assert.True(firstCompleted);
         Assert.True(first.IsReplaced);
@@ -174,13 +300,16 @@ public sealed class JobBoardTests : IDisposable
         _otherKeys.Dispose();
     }
 
-    private (PeerJobChannel Channel, List<JobRequest> Received) Connect(Peer peer)
+    private static JobResponse Succeeded(Job job, string uploadKey) =>
+        new() { ID = JobIds.ToWire(job.Id), Status = JobStatus.Succeeded, Bundle = new BundleResult { UploadKey = uploadKey } };
+
+    private async Task<(PeerJobChannel Channel, List<JobRequest> Received)> ConnectAsync(Peer peer)
     {
         var channel = _hub.CreateChannel(peer.Key);
         var received = new List<JobRequest>();
         channel.Jobs.Subscribe(received.Add);
         _hub.Register(channel);
-        _board.DeliverPending(channel);
+        await _board.DeliverPendingAsync(channel);
         return (channel, received);
     }
 }

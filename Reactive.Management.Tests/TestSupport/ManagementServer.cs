@@ -59,6 +59,7 @@ internal sealed class ManagementServer : IAsyncDisposable
         var management = builder.Services.AddReactiveManagement(options =>
         {
             options.ServerKeyPath = Path.Combine(folder, "management.key");
+            options.SqlitePath = Path.Combine(folder, "management.db");
             options.HeartbeatInterval = TimeSpan.FromMilliseconds(200);
             configure?.Invoke(options);
         });

@@ -39,8 +39,6 @@ internal static partial class Log
     [LoggerMessage(301, LogLevel.Warning, "Dropped the answer of peer {PeerId} to job {JobId}: {Outcome}")]
     public static partial void ResponseDropped(ILogger logger, string peerId, string jobId, string outcome);
 
-    [LoggerMessage(302, LogLevel.Information, "Job {JobId} of peer {PeerId} {State}")]
-    public static partial void JobCompleted(ILogger logger, string jobId, string peerId, string state);
 
     // 4xx: jobs.
     [LoggerMessage(400, LogLevel.Information, "Job {JobId} created for peer {PeerId} ({State})")]
@@ -49,8 +47,11 @@ internal static partial class Log
     [LoggerMessage(401, LogLevel.Debug, "Job {JobId} sent to peer {PeerId}")]
     public static partial void JobSent(ILogger logger, Guid jobId, string peerId);
 
-    [LoggerMessage(402, LogLevel.Information, "Job {JobId} of peer {PeerId} goes back to pending: its stream ended before the answer")]
-    public static partial void JobRequeued(ILogger logger, Guid jobId, string peerId);
+    [LoggerMessage(402, LogLevel.Information, "Job {JobId} of peer {PeerId} finished: {State} {Reason}")]
+    public static partial void JobFinished(ILogger logger, Guid jobId, string peerId, string state, string reason);
+
+    [LoggerMessage(403, LogLevel.Error, "The deadline of job {JobId} could not be applied")]
+    public static partial void DeadlineFailed(ILogger logger, Guid jobId, Exception exception);
 
     // 5xx: server identity.
     [LoggerMessage(500, LogLevel.Information, "Created a new server key at {Path}; public key {PublicKey}")]

@@ -36,4 +36,32 @@ public sealed class ManagementOptions
     /// Default 24 h; must be positive.
     /// </summary>
     public TimeSpan ServerKeyValidity { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// Where peers and jobs are kept: <c>sqlite</c> (default; one file at <see cref="SqlitePath"/>, kept across
+    /// restarts) or <c>memory</c> (lost with the process; for tests and demos).
+    /// </summary>
+    public string Store { get; set; } = StoreKinds.Sqlite;
+
+    /// <summary>The SQLite database file. Default <c>management.db</c>, relative to the working directory.</summary>
+    public string SqlitePath { get; set; } = "management.db";
+
+    /// <summary>
+    /// A sent job not answered within this time becomes <c>timed_out</c>. Counted from the first send. Default 10 min;
+    /// must be positive.
+    /// </summary>
+    public TimeSpan AnswerTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>A job not even sent within this time after its creation becomes <c>timed_out</c>. Default 24 h; must be positive.</summary>
+    public TimeSpan PendingTimeToLive { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>The accepted values of <see cref="Store"/>.</summary>
+    public static class StoreKinds
+    {
+        /// <summary>The embedded SQLite database.</summary>
+        public const string Sqlite = "sqlite";
+
+        /// <summary>In memory, lost with the process.</summary>
+        public const string Memory = "memory";
+    }
 }

@@ -2,6 +2,7 @@ using System.Reactive.Concurrency;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Reactive.Management.Hosting.Internal;
+using Reactive.Management.Jobs;
 using Reactive.Management.Peers;
 using Reactive.Management.Protocol;
 
@@ -31,11 +32,19 @@ public sealed class ReactiveManagementBuilder
         return this;
     }
 
-    /// <summary>Replaces the in-memory peer registry.</summary>
+    /// <summary>Replaces the peer registry chosen by <c>Management:Store</c>.</summary>
     public ReactiveManagementBuilder UsePeerRegistry<TRegistry>()
         where TRegistry : class, IPeerRegistry
     {
         Services.Replace(ServiceDescriptor.Singleton<IPeerRegistry, TRegistry>());
+        return this;
+    }
+
+    /// <summary>Replaces the job store chosen by <c>Management:Store</c>.</summary>
+    public ReactiveManagementBuilder UseJobStore<TStore>()
+        where TStore : class, IJobStore
+    {
+        Services.Replace(ServiceDescriptor.Singleton<IJobStore, TStore>());
         return this;
     }
 

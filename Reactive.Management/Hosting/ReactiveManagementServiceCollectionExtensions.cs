@@ -7,6 +7,7 @@ using Reactive.Management.Hosting;
 using Reactive.Management.Hosting.Internal;
 using Reactive.Management.Jobs;
 using Reactive.Management.Peers;
+using Reactive.Management.Storage;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -15,7 +16,8 @@ public static class ReactiveManagementServiceCollectionExtensions
 {
     /// <summary>
     /// Adds the management server's services: gRPC, options bound from the <c>Management</c> section and
-    /// validated at start, the server key, the in-memory peer registry, the job hub and board, and metrics.
+    /// validated at start, the server key, the peer registry and job store (SQLite by default), the job hub and
+    /// board, and metrics.
     /// Then call <c>MapReactiveManagement()</c> on the application.
     /// </summary>
     /// <param name="services">The application's services.</param>
@@ -33,19 +35,33 @@ public static class ReactiveManagementServiceCollectionExtensions
 
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ManagementOptions>, ManagementOptionsValidator>());
         services.TryAddSingleton(new ManagementScheduler(DefaultScheduler.Instance));
-        services.TryAddSingleton<IPeerRegistry>(sp => new InMemoryPeerRegistry(sp.GetRequiredService<ManagementScheduler>().Scheduler));
+        services.TryAddSingleton(sp => new SqliteDatabase(Options(sp).SqlitePath));
+        services.TryAddSingleton<IPeerRegistry>(sp => UsesMemory(sp)
+            ? new InMemoryPeerRegistry(Scheduler(sp))
+            : new SqlitePeerRegistry(sp.GetRequiredService<SqliteDatabase>(), Scheduler(sp)));
+        services.TryAddSingleton<IJobStore>(sp => UsesMemory(sp)
+            ? new InMemoryJobStore()
+            : new SqliteJobStore(sp.GetRequiredService<SqliteDatabase>()));
         services.TryAddSingleton<JobHub>();
         services.TryAddSingleton(sp => new JobBoard(
+            sp.GetRequiredService<IJobStore>(),
             sp.GetRequiredService<JobHub>(),
-            sp.GetRequiredService<ManagementScheduler>().Scheduler,
+            Scheduler(sp),
+            new JobTimeouts(Options(sp).AnswerTimeout, Options(sp).PendingTimeToLive),
             sp.GetRequiredService<ILogger<JobBoard>>(),
             sp.GetRequiredService<ManagementMetrics>()));
         services.TryAddSingleton<ManagementMetrics>();
         services.TryAddSingleton(sp => ServerIdentity.LoadOrCreate(
-            sp.GetRequiredService<IOptions<ManagementOptions>>().Value.ServerKeyPath,
+            Options(sp).ServerKeyPath,
             sp.GetRequiredService<ILogger<ServerIdentity>>()));
         services.TryAddSingleton<JobStreamHandler>();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Hosting.IHostedService, ServerIdentityInitializer>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Hosting.IHostedService, ManagementStartup>());
         return new ReactiveManagementBuilder(services);
     }
+
+    private static ManagementOptions Options(IServiceProvider services) => services.GetRequiredService<IOptions<ManagementOptions>>().Value;
+
+    private static System.Reactive.Concurrency.IScheduler Scheduler(IServiceProvider services) => services.GetRequiredService<ManagementScheduler>().Scheduler;
+
+    private static bool UsesMemory(IServiceProvider services) => Options(services).Store == ManagementOptions.StoreKinds.Memory;
 }

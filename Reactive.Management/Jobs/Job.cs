@@ -3,13 +3,13 @@ using Reactive.Management.Protocol;
 
 namespace Reactive.Management.Jobs;
 
-/// <summary>Where a job is in its life.</summary>
+/// <summary>Where a job is in its life: <c>pending → sent → succeeded | failed | timed_out | cancelled</c>.</summary>
 public enum JobState
 {
-    /// <summary>Created; waiting for the peer's Job stream.</summary>
+    /// <summary>Created and stored; not yet written to a Job stream of its peer.</summary>
     Pending,
 
-    /// <summary>Written to the peer's Job stream; waiting for its answer.</summary>
+    /// <summary>Written to a Job stream at least once; waiting for the answer (sent again on the peer's next stream).</summary>
     Sent,
 
     /// <summary>The peer answered with success.</summary>
@@ -17,6 +17,12 @@ public enum JobState
 
     /// <summary>The peer answered with failure.</summary>
     Failed,
+
+    /// <summary>Not sent within its time to live, or not answered in time after it was sent.</summary>
+    TimedOut,
+
+    /// <summary>Cancelled through the API before it finished.</summary>
+    Cancelled,
 }
 
 /// <summary>An immutable snapshot of a job: the work asked of one peer, and its outcome.</summary>
@@ -26,10 +32,10 @@ public enum JobState
 /// <param name="Bundle">The debug-bundle workload.</param>
 /// <param name="State">Where the job is.</param>
 /// <param name="CreatedAt">When it was created.</param>
-/// <param name="SentAt">When it was last written to a stream.</param>
-/// <param name="CompletedAt">When the answer arrived.</param>
+/// <param name="SentAt">When it was first written to a stream.</param>
+/// <param name="CompletedAt">When it finished (answer, time-out or cancellation).</param>
 /// <param name="UploadKey">The bundle's upload key, on success.</param>
-/// <param name="FailedReason">The peer's reason, on failure.</param>
+/// <param name="FailedReason">Why it failed, timed out or was cancelled.</param>
 public sealed record Job(
     Guid Id,
     string PeerId,
@@ -42,8 +48,11 @@ public sealed record Job(
     string? UploadKey = null,
     string? FailedReason = null)
 {
-    /// <summary>Whether the job has its final answer.</summary>
-    public bool IsCompleted => State is JobState.Succeeded or JobState.Failed;
+    /// <summary>The states a job can still leave.</summary>
+    public static readonly IReadOnlyList<JobState> UnfinishedStates = [JobState.Pending, JobState.Sent];
+
+    /// <summary>Whether the job has reached a final state.</summary>
+    public bool IsFinished => State is not (JobState.Pending or JobState.Sent);
 
     /// <summary>The job as the <see cref="JobRequest"/> the peer receives.</summary>
     public JobRequest ToRequest() => new()

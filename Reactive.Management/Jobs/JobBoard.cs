@@ -1,6 +1,9 @@
+using System.Collections.Concurrent;
 using System.Reactive.Concurrency;
+using System.Reactive.Disposables;
 using System.Reactive.Linq;
 using System.Reactive.Subjects;
+using System.Reactive.Threading.Tasks;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -23,234 +26,292 @@ public enum JobAnswerOutcome
     /// <summary>The job belongs to another peer; the answer is ignored.</summary>
     OtherPeersJob,
 
-    /// <summary>The job already has its answer (a repeated answer is not counted twice).</summary>
-    AlreadyCompleted,
+    /// <summary>The job already finished (answered, timed out or cancelled); a repeated answer is not counted twice.</summary>
+    AlreadyFinished,
 
     /// <summary>The job was never sent, so it cannot be answered yet.</summary>
     NotSent,
 }
 
+/// <summary>What became of a cancellation.</summary>
+public enum JobCancelOutcome
+{
+    /// <summary>The job is cancelled now.</summary>
+    Cancelled,
+
+    /// <summary>No job has this id.</summary>
+    NotFound,
+
+    /// <summary>The job had already finished; nothing changed.</summary>
+    AlreadyFinished,
+}
+
 /// <summary>
-/// The jobs of all peers, in memory: creates them, hands them to the peer's live stream (or keeps them
-/// pending until it connects), and completes them with the peer's answer.
+/// The jobs of all peers: creates them (stored before anyone is told), hands them to the peer's live stream or
+/// keeps them until it connects, completes them with the peer's answer, and times them out.
 /// </summary>
 /// <remarks>
-/// Each job is written at most once per stream: the move from pending to sent happens under one lock,
-/// whichever of "job created" and "stream opened" comes first. A job whose stream ends before its answer
-/// goes back to pending and is sent again on the peer's next stream.
+/// <para>The store is the truth; every change is a conditional update, so an answer, a time-out and a cancellation
+/// that race cannot overwrite each other.</para>
+/// <para>Delivery is at least once: a stream that opens gets every unfinished job of its peer, oldest first,
+/// including jobs sent on an earlier stream (or before a restart) that were never answered. Each job is written at
+/// most once per stream. A repeated answer finds the job finished and changes nothing.</para>
+/// <para>Deadlines run on the injected <see cref="IScheduler"/>: a job is timed out exactly
+/// <see cref="JobTimeouts.PendingTimeToLive"/> after its creation if still pending, and
+/// <see cref="JobTimeouts.AnswerTimeout"/> after its first send if still unanswered.</para>
 /// </remarks>
 public sealed class JobBoard : IDisposable
 {
     /// <summary>A failure reason longer than this (in UTF-8 bytes) is cut, as NetBird does.</summary>
     public const int MaxReasonBytes = 4096;
 
-    private readonly Lock _gate = new();
-    private readonly Dictionary<Guid, Entry> _jobs = [];
+    private readonly IJobStore _store;
     private readonly JobHub _hub;
-    private readonly IScheduler _clock;
+    private readonly IScheduler _scheduler;
+    private readonly JobTimeouts _timeouts;
     private readonly ILogger _logger;
     private readonly ManagementMetrics? _metrics;
     private readonly Subject<Job> _changes = new();
     private readonly ISubject<Job> _changesSynchronized;
+    private readonly ConcurrentDictionary<Guid, CompositeDisposable> _deadlines = new();
 
-    /// <summary>Creates an empty board that sends through <paramref name="hub"/>.</summary>
-    public JobBoard(JobHub hub, IScheduler clock, ILogger<JobBoard>? logger = null, ManagementMetrics? metrics = null)
+    /// <summary>Creates a board over <paramref name="store"/> that sends through <paramref name="hub"/>.</summary>
+    public JobBoard(IJobStore store, JobHub hub, IScheduler scheduler, JobTimeouts? timeouts = null, ILogger<JobBoard>? logger = null, ManagementMetrics? metrics = null)
     {
+        _store = store ?? throw new ArgumentNullException(nameof(store));
         _hub = hub ?? throw new ArgumentNullException(nameof(hub));
-        _clock = clock ?? throw new ArgumentNullException(nameof(clock));
+        _scheduler = scheduler ?? throw new ArgumentNullException(nameof(scheduler));
+        _timeouts = timeouts ?? JobTimeouts.Default;
         _logger = logger ?? NullLogger<JobBoard>.Instance;
         _metrics = metrics;
         _changesSynchronized = Subject.Synchronize(_changes);
     }
 
-    /// <summary>Every new state of every job, as it happens (hot).</summary>
+    /// <summary>Every new state of every job, as this process makes it (hot).</summary>
     public IObservable<Job> Changes => _changesSynchronized.AsObservable();
 
-    /// <summary>Creates a job for <paramref name="peer"/> and sends it at once if the peer is connected.</summary>
-    public Job Create(Peer peer, BundleParameters bundle)
+    /// <summary>
+    /// Re-arms the deadlines of the unfinished jobs in the store, e.g. after a restart. A deadline already past
+    /// fires at once.
+    /// </summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        foreach (var job in await _store.ListUnfinishedAsync(null, cancellationToken).ConfigureAwait(false))
+        {
+            ArmDeadline(job);
+        }
+    }
+
+    /// <summary>
+    /// Creates a job for <paramref name="peer"/>. It is stored (durably) before this returns, and sent at once if
+    /// the peer is connected.
+    /// </summary>
+    /// <returns>The job as it stands: <see cref="JobState.Sent"/> if it went out, else <see cref="JobState.Pending"/>.</returns>
+    public async Task<Job> CreateAsync(Peer peer, BundleParameters bundle, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(peer);
         ArgumentNullException.ThrowIfNull(bundle);
-        Job job;
-        lock (_gate)
+        var job = new Job(JobIds.New(), peer.Id, peer.Key, bundle.Clone(), JobState.Pending, _scheduler.Now);
+        await _store.AddAsync(job, cancellationToken).ConfigureAwait(false);
+        _metrics?.JobCreated();
+        Announce(job);
+        ArmDeadline(job);
+        if (_hub.TryGetChannel(peer.Key, out var channel))
         {
-            var entry = new Entry(new Job(JobIds.New(), peer.Id, peer.Key, bundle.Clone(), JobState.Pending, _clock.Now));
-            _jobs.Add(entry.Current.Id, entry);
-            if (_hub.TryGetChannel(peer.Key, out var channel))
-            {
-                Dispatch(entry, channel);
-            }
-
-            job = entry.Current;
+            job = await DispatchAsync(job, channel, cancellationToken).ConfigureAwait(false) ?? job;
         }
 
-        _metrics?.JobCreated();
-        Log.JobCreated(_logger, job.Id, job.PeerId, StateName(job.State));
-        _changesSynchronized.OnNext(job);
+        Log.JobCreated(_logger, job.Id, job.PeerId, job.State.ToName());
         return job;
     }
 
     /// <summary>The job with this id, or null.</summary>
-    public Job? Find(Guid id)
-    {
-        lock (_gate)
-        {
-            return _jobs.TryGetValue(id, out var entry) ? entry.Current : null;
-        }
-    }
+    public ValueTask<Job?> FindAsync(Guid id, CancellationToken cancellationToken = default) => _store.FindAsync(id, cancellationToken);
 
-    /// <summary>The jobs of one peer, oldest first.</summary>
-    public IReadOnlyList<Job> ListForPeer(string peerId)
-    {
-        lock (_gate)
-        {
-            return [.. _jobs.Values.Select(entry => entry.Current).Where(job => job.PeerId == peerId).OrderBy(job => job.CreatedAt)];
-        }
-    }
+    /// <summary>One page of a peer's jobs, newest first, and how many there are in all.</summary>
+    public ValueTask<(IReadOnlyList<Job> Page, int Total)> ListAsync(string peerId, int offset, int limit, CancellationToken cancellationToken = default) =>
+        _store.ListByPeerAsync(peerId, offset, limit, cancellationToken);
 
-    /// <summary>Completes when the job has its answer.</summary>
-    /// <exception cref="KeyNotFoundException">No job has this id.</exception>
-    public Task<Job> WhenCompleted(Guid id, CancellationToken cancellationToken = default)
-    {
-        Task<Job> completion;
-        lock (_gate)
-        {
-            completion = _jobs.TryGetValue(id, out var entry)
-                ? entry.Completion.Task
-                : throw new KeyNotFoundException($"No job has the id {id}.");
-        }
+    /// <summary>The job's final state, once it has one: completes at once if it already finished.</summary>
+    /// <remarks>Fails with <see cref="KeyNotFoundException"/> when no job has the id.</remarks>
+    public IObservable<Job> WhenFinished(Guid id) =>
+        // Changes first, then the stored state: a change between the two cannot be missed.
+        Changes.Where(job => job.Id == id && job.IsFinished)
+            .Merge(Observable.FromAsync(ct => _store.FindAsync(id, ct).AsTask())
+                .Select(job => job ?? throw new KeyNotFoundException($"No job has the id {id}."))
+                .Where(job => job.IsFinished))
+            .Take(1);
 
-        return completion.WaitAsync(cancellationToken);
-    }
+    /// <summary>Waits for the job's final state.</summary>
+    public Task<Job> WhenFinishedAsync(Guid id, CancellationToken cancellationToken = default) =>
+        WhenFinished(id).ToTask(cancellationToken);
 
-    /// <summary>Sends the peer's pending jobs, oldest first, on its current stream.</summary>
-    internal void DeliverPending(PeerJobChannel channel)
+    /// <summary>Cancels a job that has not finished. A peer's later answer to it is ignored.</summary>
+    public async Task<(Job? Job, JobCancelOutcome Outcome)> CancelAsync(Guid id, CancellationToken cancellationToken = default)
     {
-        List<Job> sent = [];
-        lock (_gate)
+        while (true)
         {
-            foreach (var entry in _jobs.Values
-                .Where(entry => entry.Current.State == JobState.Pending && entry.Current.PeerKey.Equals(channel.Peer))
-                .OrderBy(entry => entry.Current.CreatedAt)
-                .ToList())
+            var job = await _store.FindAsync(id, cancellationToken).ConfigureAwait(false);
+            if (job is null)
             {
-                if (Dispatch(entry, channel))
-                {
-                    sent.Add(entry.Current);
-                }
+                return (null, JobCancelOutcome.NotFound);
             }
-        }
 
-        sent.ForEach(_changesSynchronized.OnNext);
+            if (job.IsFinished)
+            {
+                return (job, JobCancelOutcome.AlreadyFinished);
+            }
+
+            var cancelled = job with { State = JobState.Cancelled, CompletedAt = _scheduler.Now, FailedReason = "cancelled through the API" };
+            if (await _store.TryUpdateAsync(cancelled, [job.State], cancellationToken).ConfigureAwait(false))
+            {
+                Finish(cancelled);
+                return (cancelled, JobCancelOutcome.Cancelled);
+            }
+
+            // The job moved on (sent, answered) between the read and the update: look again.
+        }
     }
 
-    /// <summary>
-    /// A stream ended: its jobs still waiting for an answer go back to pending, and are sent at once if the
-    /// peer already has a newer stream.
-    /// </summary>
-    internal void Requeue(PeerJobChannel channel)
+    /// <summary>Sends the peer's unfinished jobs, oldest first, on a stream that just opened.</summary>
+    internal async Task DeliverPendingAsync(PeerJobChannel channel, CancellationToken cancellationToken = default)
     {
-        List<Job> requeued = [];
-        lock (_gate)
+        foreach (var job in await _store.ListUnfinishedAsync(channel.Peer, cancellationToken).ConfigureAwait(false))
         {
-            foreach (var entry in _jobs.Values.Where(entry => ReferenceEquals(entry.SentOn, channel) && entry.Current.State == JobState.Sent))
-            {
-                entry.SentOn = null;
-                entry.Current = entry.Current with { State = JobState.Pending };
-                requeued.Add(entry.Current);
-                Log.JobRequeued(_logger, entry.Current.Id, entry.Current.PeerId);
-            }
-        }
-
-        requeued.ForEach(_changesSynchronized.OnNext);
-        if (requeued.Count > 0 && _hub.TryGetChannel(channel.Peer, out var current))
-        {
-            DeliverPending(current);
+            await DispatchAsync(job, channel, cancellationToken).ConfigureAwait(false);
         }
     }
 
     /// <summary>Records a peer's answer.</summary>
-    internal JobAnswerOutcome Complete(WireGuardPublicKey from, JobResponse response)
+    internal async Task<JobAnswerOutcome> CompleteAsync(WireGuardPublicKey from, JobResponse response, CancellationToken cancellationToken = default)
     {
         if (!JobIds.TryFromWire(response.ID, out var id))
         {
             return JobAnswerOutcome.UnknownJob;
         }
 
-        Job completed;
-        lock (_gate)
+        var job = await _store.FindAsync(id, cancellationToken).ConfigureAwait(false);
+        if (job is null)
         {
-            if (!_jobs.TryGetValue(id, out var entry))
-            {
-                return JobAnswerOutcome.UnknownJob;
-            }
-
-            var job = entry.Current;
-            if (!job.PeerKey.Equals(from))
-            {
-                return JobAnswerOutcome.OtherPeersJob;
-            }
-
-            if (job.IsCompleted)
-            {
-                return JobAnswerOutcome.AlreadyCompleted;
-            }
-
-            // A pending job that was sent before (its stream ended, it waits for redelivery) may still be answered.
-            if (job.SentAt is null)
-            {
-                return JobAnswerOutcome.NotSent;
-            }
-
-            completed = response.Status == Protocol.JobStatus.Succeeded
-                ? job with { State = JobState.Succeeded, CompletedAt = _clock.Now, UploadKey = response.Bundle?.UploadKey }
-                : job with { State = JobState.Failed, CompletedAt = _clock.Now, FailedReason = Reason(response) };
-            entry.Current = completed;
-            entry.SentOn = null;
+            return JobAnswerOutcome.UnknownJob;
         }
 
-        _metrics?.JobCompleted(StateName(completed.State));
-        Log.JobCompleted(_logger, completed.Id.ToString(), completed.PeerId, StateName(completed.State));
-        _changesSynchronized.OnNext(completed);
-        Entry? done;
-        lock (_gate)
+        if (!job.PeerKey.Equals(from))
         {
-            done = _jobs.GetValueOrDefault(completed.Id);
+            return JobAnswerOutcome.OtherPeersJob;
         }
 
-        done?.Completion.TrySetResult(completed);
+        if (job.State != JobState.Sent)
+        {
+            return job.IsFinished ? JobAnswerOutcome.AlreadyFinished : JobAnswerOutcome.NotSent;
+        }
+
+        var answered = response.Status == Protocol.JobStatus.Succeeded
+            ? job with { State = JobState.Succeeded, CompletedAt = _scheduler.Now, UploadKey = response.Bundle?.UploadKey }
+            : job with { State = JobState.Failed, CompletedAt = _scheduler.Now, FailedReason = Reason(response) };
+        if (!await _store.TryUpdateAsync(answered, [JobState.Sent], cancellationToken).ConfigureAwait(false))
+        {
+            // A time-out or cancellation won the race.
+            return JobAnswerOutcome.AlreadyFinished;
+        }
+
+        Finish(answered);
         return JobAnswerOutcome.Completed;
     }
 
-    /// <summary>Ends <see cref="Changes"/>.</summary>
+    /// <summary>Ends <see cref="Changes"/> and stops every deadline.</summary>
     public void Dispose()
     {
+        foreach (var deadline in _deadlines.Values)
+        {
+            deadline.Dispose();
+        }
+
+        _deadlines.Clear();
         _changesSynchronized.OnCompleted();
         _changes.Dispose();
     }
 
-    /// <summary>The lower-case name the API and logs use for a state.</summary>
-    public static string StateName(JobState state) => state switch
+    private async Task<Job?> DispatchAsync(Job job, PeerJobChannel channel, CancellationToken cancellationToken)
     {
-        JobState.Pending => "pending",
-        JobState.Sent => "sent",
-        JobState.Succeeded => "succeeded",
-        JobState.Failed => "failed",
-        _ => state.ToString().ToLowerInvariant(),
-    };
-
-    private bool Dispatch(Entry entry, PeerJobChannel channel)
-    {
-        if (entry.Current.State != JobState.Pending || !channel.Publish(entry.Current.ToRequest()))
+        if (!channel.TryPublishOnce(job.Id, job.ToRequest()))
         {
-            return false;
+            return null;
         }
 
-        entry.SentOn = channel;
-        entry.Current = entry.Current with { State = JobState.Sent, SentAt = _clock.Now };
-        Log.JobSent(_logger, entry.Current.Id, entry.Current.PeerId);
-        return true;
+        Log.JobSent(_logger, job.Id, job.PeerId);
+        if (job.State == JobState.Sent)
+        {
+            // Sent again (new stream, or after a restart): the answer deadline still counts from the first send.
+            return job;
+        }
+
+        var sent = job with { State = JobState.Sent, SentAt = _scheduler.Now };
+        if (await _store.TryUpdateAsync(sent, [JobState.Pending], cancellationToken).ConfigureAwait(false))
+        {
+            Announce(sent);
+            ArmDeadline(sent);
+            return sent;
+        }
+
+        // Cancelled or timed out meanwhile: the peer may still answer; the answer will be ignored.
+        return await _store.FindAsync(job.Id, cancellationToken).ConfigureAwait(false);
     }
+
+    private void ArmDeadline(Job job)
+    {
+        var (due, state) = job.State switch
+        {
+            JobState.Pending => (job.CreatedAt + _timeouts.PendingTimeToLive, JobState.Pending),
+            JobState.Sent => ((job.SentAt ?? job.CreatedAt) + _timeouts.AnswerTimeout, JobState.Sent),
+            _ => (default(DateTimeOffset), job.State),
+        };
+        if (job.IsFinished)
+        {
+            return;
+        }
+
+        var deadline = Observable.Timer(due, _scheduler)
+            .SelectMany(_ => Observable.FromAsync(ct => ExpireAsync(job.Id, state, ct)))
+            .Subscribe(_ => { }, error => Log.DeadlineFailed(_logger, job.Id, error));
+        _deadlines.AddOrUpdate(job.Id, _ => [deadline], (_, existing) =>
+        {
+            existing.Add(deadline);
+            return existing;
+        });
+    }
+
+    private async Task ExpireAsync(Guid id, JobState expected, CancellationToken cancellationToken)
+    {
+        var job = await _store.FindAsync(id, cancellationToken).ConfigureAwait(false);
+        if (job is null || job.State != expected)
+        {
+            return;
+        }
+
+        var reason = expected == JobState.Pending
+            ? $"not delivered within {_timeouts.PendingTimeToLive} (the peer did not connect)"
+            : $"not answered within {_timeouts.AnswerTimeout} of being sent";
+        var expired = job with { State = JobState.TimedOut, CompletedAt = _scheduler.Now, FailedReason = reason };
+        if (await _store.TryUpdateAsync(expired, [expected], cancellationToken).ConfigureAwait(false))
+        {
+            Finish(expired);
+        }
+    }
+
+    private void Finish(Job job)
+    {
+        if (_deadlines.TryRemove(job.Id, out var deadlines))
+        {
+            deadlines.Dispose();
+        }
+
+        _metrics?.JobCompleted(job.State.ToName());
+        Log.JobFinished(_logger, job.Id, job.PeerId, job.State.ToName(), job.FailedReason ?? "");
+        Announce(job);
+    }
+
+    private void Announce(Job job) => _changesSynchronized.OnNext(job);
 
     private static string Reason(JobResponse response)
     {
@@ -261,14 +322,5 @@ public sealed class JobBoard : IDisposable
 
         var reason = response.Reason.Span;
         return Encoding.UTF8.GetString(reason.Length > MaxReasonBytes ? reason[..MaxReasonBytes] : reason);
-    }
-
-    private sealed class Entry(Job job)
-    {
-        public Job Current { get; set; } = job;
-
-        public PeerJobChannel? SentOn { get; set; }
-
-        public TaskCompletionSource<Job> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

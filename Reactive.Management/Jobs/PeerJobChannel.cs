@@ -18,6 +18,8 @@ public sealed class PeerJobChannel : IDisposable
 {
     private readonly ISubject<JobRequest> _jobs = Subject.Synchronize(new Subject<JobRequest>());
     private readonly JobHub _hub;
+    private readonly Lock _deliveryGate = new();
+    private readonly HashSet<Guid> _delivered = [];
     private int _completed;
 
     internal PeerJobChannel(JobHub hub, WireGuardPublicKey peer)
@@ -35,16 +37,23 @@ public sealed class PeerJobChannel : IDisposable
     /// <summary>Whether a newer stream of the same peer took over.</summary>
     public bool IsReplaced { get; private set; }
 
-    /// <summary>Publishes a job to the stream; ignored once the channel is complete.</summary>
-    internal bool Publish(JobRequest job)
+    /// <summary>
+    /// Publishes a job to the stream unless this stream already carried it (a job is written at most once
+    /// per stream, however many paths deliver it) or the channel is complete.
+    /// </summary>
+    /// <returns>true when the job was published now.</returns>
+    internal bool TryPublishOnce(Guid jobId, JobRequest job)
     {
-        if (Volatile.Read(ref _completed) != 0)
+        lock (_deliveryGate)
         {
-            return false;
-        }
+            if (Volatile.Read(ref _completed) != 0 || !_delivered.Add(jobId))
+            {
+                return false;
+            }
 
-        _jobs.OnNext(job);
-        return true;
+            _jobs.OnNext(job);
+            return true;
+        }
     }
 
     internal void CompleteAsReplaced()

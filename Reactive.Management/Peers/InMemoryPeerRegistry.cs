@@ -14,7 +14,7 @@ public sealed class InMemoryPeerRegistry : IPeerRegistry
     private readonly Lock _registrationGate = new();
 
     // Lower-case base32, like the ids NetBird's API shows.
-    private const string IdAlphabet = "0123456789abcdefghijklmnopqrstuv";
+    internal const string IdAlphabet = "0123456789abcdefghijklmnopqrstuv";
 
     /// <summary>Creates an empty registry whose timestamps come from <paramref name="clock"/>.</summary>
     public InMemoryPeerRegistry(IScheduler clock) => _clock = clock ?? throw new ArgumentNullException(nameof(clock));

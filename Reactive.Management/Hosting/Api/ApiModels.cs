@@ -47,7 +47,7 @@ internal sealed record JobResponseModel(
     public static JobResponseModel From(Job job) => new(
         job.Id.ToString(),
         job.PeerId,
-        JobBoard.StateName(job.State),
+        job.State.ToName(),
         job.CreatedAt,
         job.SentAt,
         job.CompletedAt,

@@ -11,10 +11,13 @@ namespace Reactive.Management.Hosting.Api;
 
 /// <summary>
 /// The HTTP API, modelled on NetBird's: peers, and the jobs asked of them. Errors are problem-details
-/// bodies (RFC 9457) with 400 for bad input and 404 for unknown ids.
+/// bodies (RFC 9457): 400 for bad input, 404 for unknown ids, 409 for a transition the job cannot make.
 /// </summary>
 internal static class ManagementApi
 {
+    private const int DefaultPageSize = 100;
+    private const int MaxPageSize = 500;
+
     public static RouteGroupBuilder MapManagementApi(this RouteGroupBuilder api)
     {
         var peers = api.MapGroup("/peers");
@@ -24,6 +27,7 @@ internal static class ManagementApi
         peers.MapPost("/{peerId}/jobs", CreateJobAsync);
         peers.MapGet("/{peerId}/jobs", ListJobsAsync);
         peers.MapGet("/{peerId}/jobs/{jobId}", GetJobAsync);
+        peers.MapDelete("/{peerId}/jobs/{jobId}", CancelJobAsync);
         return api;
     }
 
@@ -95,25 +99,17 @@ internal static class ManagementApi
             return BadRequest("workload.parameters.bundle_for_time and log_file_count must not be negative.");
         }
 
-        var job = board.Create(peer, new BundleParameters
+        var job = await board.CreateAsync(peer, new BundleParameters
         {
             BundleFor = parameters.BundleFor,
             BundleForTime = parameters.BundleForTime,
             LogFileCount = parameters.LogFileCount,
             Anonymize = parameters.Anonymize,
-        });
+        }, cancellationToken);
         return Results.Json(JobResponseModel.From(job), ApiJson.Options, statusCode: StatusCodes.Status201Created);
     }
 
-    private static async Task<IResult> ListJobsAsync(string peerId, IPeerRegistry registry, JobBoard board, CancellationToken cancellationToken)
-    {
-        var peer = await registry.FindByIdAsync(peerId, cancellationToken);
-        return peer is null
-            ? PeerNotFound(peerId)
-            : Results.Json(board.ListForPeer(peer.Id).Select(JobResponseModel.From), ApiJson.Options);
-    }
-
-    private static async Task<IResult> GetJobAsync(string peerId, string jobId, IPeerRegistry registry, JobBoard board, CancellationToken cancellationToken)
+    private static async Task<IResult> ListJobsAsync(string peerId, HttpContext http, IPeerRegistry registry, JobBoard board, CancellationToken cancellationToken)
     {
         var peer = await registry.FindByIdAsync(peerId, cancellationToken);
         if (peer is null)
@@ -121,10 +117,61 @@ internal static class ManagementApi
             return PeerNotFound(peerId);
         }
 
-        var job = Guid.TryParse(jobId, out var id) ? board.Find(id) : null;
-        return job is null || job.PeerId != peer.Id
-            ? Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Job not found", detail: $"Peer '{peerId}' has no job '{jobId}'.")
-            : Results.Json(JobResponseModel.From(job), ApiJson.Options);
+        if (!TryQueryInt(http.Request, "limit", DefaultPageSize, 1, MaxPageSize, out var limit) ||
+            !TryQueryInt(http.Request, "offset", 0, 0, int.MaxValue, out var offset))
+        {
+            return BadRequest($"limit must be 1 to {MaxPageSize} and offset 0 or more.");
+        }
+
+        var (page, total) = await board.ListAsync(peer.Id, offset, limit, cancellationToken);
+        http.Response.Headers["X-Total-Count"] = total.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Results.Json(page.Select(JobResponseModel.From), ApiJson.Options);
+    }
+
+    private static async Task<IResult> GetJobAsync(string peerId, string jobId, IPeerRegistry registry, JobBoard board, CancellationToken cancellationToken)
+    {
+        var (job, error) = await FindJobAsync(peerId, jobId, registry, board, cancellationToken);
+        return error ?? Results.Json(JobResponseModel.From(job!), ApiJson.Options);
+    }
+
+    private static async Task<IResult> CancelJobAsync(string peerId, string jobId, IPeerRegistry registry, JobBoard board, CancellationToken cancellationToken)
+    {
+        var (job, error) = await FindJobAsync(peerId, jobId, registry, board, cancellationToken);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        var (current, outcome) = await board.CancelAsync(job!.Id, cancellationToken);
+        return outcome switch
+        {
+            JobCancelOutcome.Cancelled => Results.Json(JobResponseModel.From(current!), ApiJson.Options),
+            JobCancelOutcome.AlreadyFinished => Results.Problem(
+                statusCode: StatusCodes.Status409Conflict,
+                title: "Job already finished",
+                detail: $"Job '{jobId}' is {current!.State.ToName()}; only pending or sent jobs can be cancelled."),
+            _ => JobNotFound(peerId, jobId),
+        };
+    }
+
+    private static async Task<(Job? Job, IResult? Error)> FindJobAsync(string peerId, string jobId, IPeerRegistry registry, JobBoard board, CancellationToken cancellationToken)
+    {
+        var peer = await registry.FindByIdAsync(peerId, cancellationToken);
+        if (peer is null)
+        {
+            return (null, PeerNotFound(peerId));
+        }
+
+        var job = Guid.TryParse(jobId, out var id) ? await board.FindAsync(id, cancellationToken) : null;
+        return job is null || job.PeerId != peer.Id ? (null, JobNotFound(peerId, jobId)) : (job, null);
+    }
+
+    private static bool TryQueryInt(HttpRequest request, string name, int fallback, int min, int max, out int value)
+    {
+        value = fallback;
+        var text = request.Query[name].ToString();
+        return text.Length == 0 ||
+            (int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out value) && value >= min && value <= max);
     }
 
     private static async Task<(T? Body, IResult? Error)> ReadAsync<T>(HttpRequest request, CancellationToken cancellationToken)
@@ -148,6 +195,9 @@ internal static class ManagementApi
 
     private static IResult BadRequest(string detail) =>
         Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad request", detail: detail);
+
+    private static IResult JobNotFound(string peerId, string jobId) =>
+        Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Job not found", detail: $"Peer '{peerId}' has no job '{jobId}'.");
 
     private static IResult PeerNotFound(string peerId) =>
         Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Peer not found", detail: $"No peer has the id '{peerId}'.");

@@ -65,7 +65,7 @@ internal sealed class JobStreamHandler(
         var reason = "completed";
         try
         {
-            board.DeliverPending(jobs);
+            await board.DeliverPendingAsync(jobs, streamEnd.Token).ConfigureAwait(false);
             await sending.ConfigureAwait(false);
             reason = jobs.IsReplaced ? "replaced" : "completed";
         }
@@ -89,8 +89,8 @@ internal sealed class JobStreamHandler(
         }
         finally
         {
+            // Jobs sent on this stream and not answered stay "sent": the peer's next stream gets them again.
             jobs.Dispose();
-            board.Requeue(jobs);
             await streamEnd.CancelAsync().ConfigureAwait(false);
             await receiving.ConfigureAwait(false);
             var duration = Stopwatch.GetElapsedTime(opened);
@@ -180,7 +180,8 @@ internal sealed class JobStreamHandler(
         try
         {
             await requests.ToObservable()
-                .Do(message => HandleAnswer(message, peer, channel))
+                .Select(message => Observable.FromAsync(ct => HandleAnswerAsync(message, peer, channel, ct)))
+                .Concat()
                 .LastOrDefaultAsync()
                 .ToTask(streamEnd.Token)
                 .ConfigureAwait(false);
@@ -196,7 +197,7 @@ internal sealed class JobStreamHandler(
         }
     }
 
-    private void HandleAnswer(EncryptedMessage message, Peer peer, SealedChannel channel)
+    private async Task HandleAnswerAsync(EncryptedMessage message, Peer peer, SealedChannel channel, CancellationToken cancellationToken)
     {
         // NetBird skips what it cannot read and keeps the stream up; so do we.
         if (!channel.TryOpen(message, JobResponse.Parser, out var response))
@@ -205,7 +206,7 @@ internal sealed class JobStreamHandler(
             return;
         }
 
-        var outcome = board.Complete(peer.Key, response);
+        var outcome = await board.CompleteAsync(peer.Key, response, cancellationToken).ConfigureAwait(false);
         if (outcome != JobAnswerOutcome.Completed)
         {
             var id = JobIds.TryFromWire(response.ID, out var jobId) ? jobId.ToString() : Convert.ToHexString(response.ID.Span[..Math.Min(response.ID.Length, 32)]);

@@ -23,6 +23,26 @@ internal sealed class ManagementOptionsValidator : IValidateOptions<ManagementOp
             failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.ServerKeyValidity)} must be more than 0; got {options.ServerKeyValidity}.");
         }
 
+        if (options.Store is not (ManagementOptions.StoreKinds.Sqlite or ManagementOptions.StoreKinds.Memory))
+        {
+            failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.Store)} must be '{ManagementOptions.StoreKinds.Sqlite}' or '{ManagementOptions.StoreKinds.Memory}'; got '{options.Store}'.");
+        }
+
+        if (options.Store == ManagementOptions.StoreKinds.Sqlite && string.IsNullOrWhiteSpace(options.SqlitePath))
+        {
+            failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.SqlitePath)} must name a file when the store is '{ManagementOptions.StoreKinds.Sqlite}'.");
+        }
+
+        if (options.AnswerTimeout <= TimeSpan.Zero)
+        {
+            failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.AnswerTimeout)} must be more than 0; got {options.AnswerTimeout}.");
+        }
+
+        if (options.PendingTimeToLive <= TimeSpan.Zero)
+        {
+            failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.PendingTimeToLive)} must be more than 0; got {options.PendingTimeToLive}.");
+        }
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

@@ -1,0 +1,136 @@
+using System.Data.Common;
+using Google.Protobuf;
+using Microsoft.Data.Sqlite;
+using Reactive.Management.Crypto;
+using Reactive.Management.Protocol;
+using Reactive.Management.Storage;
+using static Reactive.Management.Storage.SqliteValues;
+
+namespace Reactive.Management.Jobs;
+
+/// <summary>The default job store: one SQLite file, durable on every commit (WAL, synchronous=FULL).</summary>
+public sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
+{
+    private const string Columns = "id, peer_id, peer_key, workload, status, created_at, sent_at, completed_at, upload_key, failed_reason";
+
+    /// <inheritdoc />
+    public async ValueTask AddAsync(Job job, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"INSERT INTO jobs ({Columns}) VALUES ($id, $peer_id, $peer_key, $workload, $status, $created_at, $sent_at, $completed_at, $upload_key, $failed_reason)";
+        Bind(command, job);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<Job?> FindAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT {Columns} FROM jobs WHERE id = $id";
+        command.Parameters.AddWithValue("$id", id.ToString());
+        var jobs = await ReadAsync(command, cancellationToken).ConfigureAwait(false);
+        return jobs.Count == 0 ? null : jobs[0];
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> TryUpdateAsync(Job updated, IReadOnlyCollection<JobState> expectedStates, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(updated);
+        ArgumentNullException.ThrowIfNull(expectedStates);
+        if (expectedStates.Count == 0)
+        {
+            return false;
+        }
+
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        var expected = string.Join(", ", expectedStates.Select((_, i) => $"$expected{i}"));
+        command.CommandText =
+            $"""
+            UPDATE jobs SET status = $status, sent_at = $sent_at, completed_at = $completed_at,
+                            upload_key = $upload_key, failed_reason = $failed_reason
+            WHERE id = $id AND status IN ({expected})
+            """;
+        Bind(command, updated);
+        foreach (var (state, i) in expectedStates.Select((state, i) => (state, i)))
+        {
+            command.Parameters.AddWithValue($"$expected{i}", state.ToName());
+        }
+
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<Job>> ListUnfinishedAsync(WireGuardPublicKey? peer, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText =
+            $"SELECT {Columns} FROM jobs WHERE status IN ('pending', 'sent') {(peer is null ? "" : "AND peer_key = $peer_key")} ORDER BY created_at, rowid";
+        if (peer is not null)
+        {
+            command.Parameters.AddWithValue("$peer_key", peer.ToString());
+        }
+
+        return await ReadAsync(command, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<(IReadOnlyList<Job> Page, int Total)> ListByPeerAsync(string peerId, int offset, int limit, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var count = connection.CreateCommand();
+        count.CommandText = "SELECT COUNT(*) FROM jobs WHERE peer_id = $peer_id";
+        count.Parameters.AddWithValue("$peer_id", peerId);
+        var total = Convert.ToInt32(await count.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+
+        await using var page = connection.CreateCommand();
+        page.CommandText = $"SELECT {Columns} FROM jobs WHERE peer_id = $peer_id ORDER BY created_at DESC, rowid DESC LIMIT $limit OFFSET $offset";
+        page.Parameters.AddWithValue("$peer_id", peerId);
+        page.Parameters.AddWithValue("$limit", limit);
+        page.Parameters.AddWithValue("$offset", offset);
+        return (await ReadAsync(page, cancellationToken).ConfigureAwait(false), total);
+    }
+
+    private static void Bind(SqliteCommand command, Job job)
+    {
+        command.Parameters.AddWithValue("$id", job.Id.ToString());
+        command.Parameters.AddWithValue("$peer_id", job.PeerId);
+        command.Parameters.AddWithValue("$peer_key", job.PeerKey.ToString());
+        command.Parameters.AddWithValue("$workload", job.Bundle.ToByteArray());
+        command.Parameters.AddWithValue("$status", job.State.ToName());
+        command.Parameters.AddWithValue("$created_at", ToTicks(job.CreatedAt));
+        command.Parameters.AddWithValue("$sent_at", ToTicksOrNull(job.SentAt));
+        command.Parameters.AddWithValue("$completed_at", ToTicksOrNull(job.CompletedAt));
+        command.Parameters.AddWithValue("$upload_key", OrNull(job.UploadKey));
+        command.Parameters.AddWithValue("$failed_reason", OrNull(job.FailedReason));
+    }
+
+    private static async Task<List<Job>> ReadAsync(SqliteCommand command, CancellationToken cancellationToken)
+    {
+        var jobs = new List<Job>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            jobs.Add(new Job(
+                Guid.Parse(reader.GetString(0)),
+                reader.GetString(1),
+                WireGuardPublicKey.Parse(reader.GetString(2)),
+                BundleParameters.Parser.ParseFrom((byte[])reader.GetValue(3)),
+                JobStateNames.Parse(reader.GetString(4)),
+                FromTicks(reader.GetInt64(5)),
+                NullableTicks(reader, 6),
+                NullableTicks(reader, 7),
+                reader.IsDBNull(8) ? null : reader.GetString(8),
+                reader.IsDBNull(9) ? null : reader.GetString(9)));
+        }
+
+        return jobs;
+    }
+
+    private static DateTimeOffset? NullableTicks(DbDataReader reader, int ordinal) =>
+        reader.IsDBNull(ordinal) ? null : FromTicks(reader.GetInt64(ordinal));
+}

@@ -1,0 +1,85 @@
+using Microsoft.Data.Sqlite;
+
+namespace Reactive.Management.Storage;
+
+/// <summary>
+/// The embedded SQLite database (one file) that holds peers and jobs: opens connections with the settings
+/// that make a committed write durable, and creates the schema on first use.
+/// </summary>
+public sealed class SqliteDatabase
+{
+    private readonly string _connectionString;
+
+    /// <summary>Opens (or creates) the database file at <paramref name="path"/> and its schema.</summary>
+    public SqliteDatabase(string path)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        FullPath = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(FullPath)!);
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = FullPath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = true,
+            // Seconds a statement waits for another writer's lock before failing with SQLITE_BUSY.
+            DefaultTimeout = 30,
+        }.ToString();
+        CreateSchema();
+    }
+
+    /// <summary>The database file.</summary>
+    public string FullPath { get; }
+
+    /// <summary>Opens a connection; dispose it when done (it goes back to the pool).</summary>
+    public async ValueTask<SqliteConnection> OpenAsync(CancellationToken cancellationToken = default)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            using var pragma = connection.CreateCommand();
+            // WAL with synchronous=FULL: a commit is on disk when it returns, and readers do not block the writer.
+            pragma.CommandText = "PRAGMA synchronous = FULL;";
+            await pragma.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private void CreateSchema()
+    {
+        using var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText =
+            """
+            PRAGMA journal_mode = WAL;
+            CREATE TABLE IF NOT EXISTS peers (
+                id          TEXT    NOT NULL PRIMARY KEY,
+                wg_pub_key  TEXT    NOT NULL UNIQUE,
+                name        TEXT    NOT NULL,
+                created_at  INTEGER NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS jobs (
+                id            TEXT    NOT NULL PRIMARY KEY,
+                peer_id       TEXT    NOT NULL,
+                peer_key      TEXT    NOT NULL,
+                workload      BLOB    NOT NULL,
+                status        TEXT    NOT NULL,
+                created_at    INTEGER NOT NULL,
+                sent_at       INTEGER NULL,
+                completed_at  INTEGER NULL,
+                upload_key    TEXT    NULL,
+                failed_reason TEXT    NULL
+            );
+            CREATE INDEX IF NOT EXISTS jobs_by_peer_key_status ON jobs (peer_key, status, created_at);
+            CREATE INDEX IF NOT EXISTS jobs_by_peer_id ON jobs (peer_id, created_at);
+            CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
+            """;
+        command.ExecuteNonQuery();
+    }
+}
