@@ -22,6 +22,27 @@ public class HostingTests
         Assert.Contains($"Management:{setting}", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Store", "postgres")]
+    [InlineData("AnswerTimeout", "00:00:00")]
+    [InlineData("PendingTimeToLive", "-00:00:01")]
+    [InlineData("SqlitePath", "")]
+    public async Task Bad_store_and_timeout_settings_stop_the_start(string setting, string value)
+    {
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => ManagementServer.StartAsync(options =>
+        {
+            switch (setting)
+            {
+                case "Store": options.Store = value; break;
+                case "AnswerTimeout": options.AnswerTimeout = TimeSpan.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+                case "PendingTimeToLive": options.PendingTimeToLive = TimeSpan.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+                default: options.SqlitePath = value; break;
+            }
+        }));
+
+        Assert.Contains($"Management:{setting}", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task An_empty_key_path_stops_the_start()
     {

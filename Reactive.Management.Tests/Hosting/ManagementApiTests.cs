@@ -114,6 +114,63 @@ public sealed class ManagementApiTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
     }
 
+    [Fact]
+    public async Task Deleting_an_unfinished_job_cancels_it_and_a_second_delete_conflicts()
+    {
+        var peerId = await _server.RegisterAsync(_peer);
+        var jobId = await CreateJobAsync(peerId);
+
+        using var cancelled = await _server.Api.DeleteAsync($"/api/peers/{peerId}/jobs/{jobId}");
+        using var again = await _server.Api.DeleteAsync($"/api/peers/{peerId}/jobs/{jobId}");
+
+        Assert.Equal(HttpStatusCode.OK, cancelled.StatusCode);
+        using var body = JsonDocument.Parse(await cancelled.Content.ReadAsStringAsync());
+        Assert.Equal("cancelled", body.RootElement.GetProperty("status").GetString());
+        await AssertProblemAsync(again, HttpStatusCode.Conflict, "is cancelled");
+        using var unknown = await _server.Api.DeleteAsync($"/api/peers/{peerId}/jobs/{Guid.NewGuid()}");
+        await AssertProblemAsync(unknown, HttpStatusCode.NotFound, "has no job");
+    }
+
+    [Fact]
+    public async Task The_job_list_pages_newest_first_and_tells_the_total()
+    {
+        var peerId = await _server.RegisterAsync(_peer);
+        var ids = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            ids.Add(await CreateJobAsync(peerId));
+        }
+
+        using var page = await _server.Api.GetAsync($"/api/peers/{peerId}/jobs?limit=2&offset=1");
+
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("5", page.Headers.GetValues("X-Total-Count").Single());
+        using var body = JsonDocument.Parse(await page.Content.ReadAsStringAsync());
+        Assert.Equal([ids[3], ids[2]], body.RootElement.EnumerateArray().Select(job => job.GetProperty("id").GetString()));
+    }
+
+    [Theory]
+    [InlineData("limit=0")]
+    [InlineData("limit=501")]
+    [InlineData("offset=-1")]
+    [InlineData("limit=ten")]
+    public async Task A_bad_page_answers_400(string query)
+    {
+        var peerId = await _server.RegisterAsync(_peer);
+
+        using var response = await _server.Api.GetAsync($"/api/peers/{peerId}/jobs?{query}");
+
+        await AssertProblemAsync(response, HttpStatusCode.BadRequest, "limit must be");
+    }
+
+    private async Task<string> CreateJobAsync(string peerId)
+    {
+        using var created = await _server.Api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new { workload = new { type = "bundle" } });
+        created.EnsureSuccessStatusCode();
+        using var body = JsonDocument.Parse(await created.Content.ReadAsStringAsync());
+        return body.RootElement.GetProperty("id").GetString()!;
+    }
+
     private static async Task AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string detailContains)
     {
         Assert.Equal(status, response.StatusCode);

@@ -26,8 +26,11 @@ internal sealed class ManagementServer : IAsyncDisposable
 {
     private readonly List<GrpcChannel> _channels = [];
 
-    private ManagementServer(WebApplication app, string folder, Uri address, CapturingLoggerProvider logs)
+    private readonly bool _ownsFolder;
+
+    private ManagementServer(WebApplication app, string folder, bool ownsFolder, Uri address, CapturingLoggerProvider logs)
     {
+        _ownsFolder = ownsFolder;
         App = app;
         Logs = logs;
         Folder = folder;
@@ -49,6 +52,8 @@ internal sealed class ManagementServer : IAsyncDisposable
 
     public static async Task<ManagementServer> StartAsync(Action<ManagementOptions>? configure = null, Action<ReactiveManagementBuilder>? extend = null, string? folder = null)
     {
+        // A caller that passes its own folder (to restart a host over the same files) keeps and deletes it.
+        var ownsFolder = folder is null;
         folder ??= Directory.CreateTempSubdirectory("reactive-management-tests-").FullName;
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Test", ContentRootPath = folder });
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http2));
@@ -68,7 +73,7 @@ internal sealed class ManagementServer : IAsyncDisposable
         app.MapReactiveManagement();
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
-        return new ManagementServer(app, folder, new Uri(address), logs);
+        return new ManagementServer(app, folder, ownsFolder, new Uri(address), logs);
     }
 
     public CapturingLoggerProvider Logs { get; }
@@ -102,13 +107,10 @@ internal sealed class ManagementServer : IAsyncDisposable
         Api.Dispose();
         await App.StopAsync();
         await App.DisposeAsync();
-        try
+        if (_ownsFolder)
         {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
             Directory.Delete(Folder, recursive: true);
-        }
-        catch (IOException)
-        {
-            // A restarted host may still use the folder; the OS cleans temp.
         }
     }
 }

@@ -17,11 +17,15 @@ public sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
     public async ValueTask AddAsync(Job job, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(job);
-        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = connection.CreateCommand();
-        command.CommandText = $"INSERT INTO jobs ({Columns}) VALUES ($id, $peer_id, $peer_key, $workload, $status, $created_at, $sent_at, $completed_at, $upload_key, $failed_reason)";
-        Bind(command, job);
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        await database.WriteAsync(
+            async (connection, ct) =>
+            {
+                await using var command = connection.CreateCommand();
+                command.CommandText = $"INSERT INTO jobs ({Columns}) VALUES ($id, $peer_id, $peer_key, $workload, $status, $created_at, $sent_at, $completed_at, $upload_key, $failed_reason)";
+                Bind(command, job);
+                return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            },
+            cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -45,22 +49,27 @@ public sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
             return false;
         }
 
-        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = connection.CreateCommand();
         var expected = string.Join(", ", expectedStates.Select((_, i) => $"$expected{i}"));
-        command.CommandText =
-            $"""
-            UPDATE jobs SET status = $status, sent_at = $sent_at, completed_at = $completed_at,
-                            upload_key = $upload_key, failed_reason = $failed_reason
-            WHERE id = $id AND status IN ({expected})
-            """;
-        Bind(command, updated);
-        foreach (var (state, i) in expectedStates.Select((state, i) => (state, i)))
-        {
-            command.Parameters.AddWithValue($"$expected{i}", state.ToName());
-        }
+        var updatedRows = await database.WriteAsync(
+            async (connection, ct) =>
+            {
+                await using var command = connection.CreateCommand();
+                command.CommandText =
+                    $"""
+                    UPDATE jobs SET status = $status, sent_at = $sent_at, completed_at = $completed_at,
+                                    upload_key = $upload_key, failed_reason = $failed_reason
+                    WHERE id = $id AND status IN ({expected})
+                    """;
+                Bind(command, updated);
+                foreach (var (state, i) in expectedStates.Select((state, i) => (state, i)))
+                {
+                    command.Parameters.AddWithValue($"$expected{i}", state.ToName());
+                }
 
-        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+                return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            },
+            cancellationToken).ConfigureAwait(false);
+        return updatedRows == 1;
     }
 
     /// <inheritdoc />

@@ -32,14 +32,19 @@ public sealed class SqlitePeerRegistry(SqliteDatabase database, IScheduler clock
     {
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(name);
-        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var insert = connection.CreateCommand();
-        insert.CommandText = "INSERT INTO peers (id, wg_pub_key, name, created_at) VALUES ($id, $key, $name, $created_at) ON CONFLICT (wg_pub_key) DO NOTHING";
-        insert.Parameters.AddWithValue("$id", RandomNumberGenerator.GetString(InMemoryPeerRegistry.IdAlphabet, 20));
-        insert.Parameters.AddWithValue("$key", key.ToString());
-        insert.Parameters.AddWithValue("$name", name);
-        insert.Parameters.AddWithValue("$created_at", ToTicks(clock.Now));
-        var created = await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+        var inserted = await database.WriteAsync(
+            async (connection, ct) =>
+            {
+                await using var insert = connection.CreateCommand();
+                insert.CommandText = "INSERT INTO peers (id, wg_pub_key, name, created_at) VALUES ($id, $key, $name, $created_at) ON CONFLICT (wg_pub_key) DO NOTHING";
+                insert.Parameters.AddWithValue("$id", RandomNumberGenerator.GetString(InMemoryPeerRegistry.IdAlphabet, 20));
+                insert.Parameters.AddWithValue("$key", key.ToString());
+                insert.Parameters.AddWithValue("$name", name);
+                insert.Parameters.AddWithValue("$created_at", ToTicks(clock.Now));
+                return await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            },
+            cancellationToken).ConfigureAwait(false);
+        var created = inserted == 1;
         var peer = await FindByKeyAsync(key, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException("The peer vanished right after it was registered.");
         return (peer, created);

@@ -1,0 +1,78 @@
+using Microsoft.Reactive.Testing;
+using Reactive.Management.Crypto;
+using Reactive.Management.Peers;
+using Reactive.Management.Storage;
+using Xunit;
+
+namespace Reactive.Management.Tests.Peers;
+
+/// <summary>What every <see cref="IPeerRegistry"/> must do; each registry runs this same suite.</summary>
+public abstract class PeerRegistryContract : IDisposable
+{
+    private readonly WireGuardKeyPair _key = WireGuardKeyPair.Generate();
+
+    protected TestScheduler Clock { get; } = new();
+
+    protected abstract IPeerRegistry Registry { get; }
+
+    [Fact]
+    public async Task Registering_a_key_creates_a_peer_once()
+    {
+        Clock.AdvanceBy(TimeSpan.FromSeconds(5).Ticks);
+        var (peer, created) = await Registry.RegisterAsync(_key.PublicKey, "laptop");
+        var (again, createdAgain) = await Registry.RegisterAsync(_key.PublicKey, "other name");
+
+        Assert.True(created);
+        Assert.False(createdAgain);
+        Assert.Equal(peer, again);
+        Assert.Equal("laptop", peer.Name);
+        Assert.Equal(20, peer.Id.Length);
+        Assert.Equal(Clock.Now, peer.CreatedAt);
+    }
+
+    [Fact]
+    public async Task A_peer_is_found_by_key_and_by_id_and_listed()
+    {
+        var (peer, _) = await Registry.RegisterAsync(_key.PublicKey, "laptop");
+        using var other = WireGuardKeyPair.Generate();
+
+        Assert.Equal(peer, await Registry.FindByKeyAsync(_key.PublicKey));
+        Assert.Equal(peer, await Registry.FindByIdAsync(peer.Id));
+        Assert.Null(await Registry.FindByKeyAsync(other.PublicKey));
+        Assert.Null(await Registry.FindByIdAsync("nobody"));
+        Assert.Equal([peer], await Registry.ListAsync());
+    }
+
+    public void Dispose()
+    {
+        _key.Dispose();
+        GC.SuppressFinalize(this);
+        DisposeRegistry();
+    }
+
+    protected virtual void DisposeRegistry()
+    {
+    }
+}
+
+public sealed class InMemoryPeerRegistryTests : PeerRegistryContract
+{
+    public InMemoryPeerRegistryTests() => Registry = new InMemoryPeerRegistry(Clock);
+
+    protected override IPeerRegistry Registry { get; }
+}
+
+public sealed class SqlitePeerRegistryTests : PeerRegistryContract
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("reactive-management-peers-").FullName;
+
+    public SqlitePeerRegistryTests() => Registry = new SqlitePeerRegistry(new SqliteDatabase(Path.Combine(_folder, "peers.db")), Clock);
+
+    protected override IPeerRegistry Registry { get; }
+
+    protected override void DisposeRegistry()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(_folder, recursive: true);
+    }
+}
