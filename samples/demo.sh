@@ -22,7 +22,7 @@ cleanup() {
 trap cleanup EXIT
 
 (cd samples/ManagementHost && exec dotnet run --no-build -c Release --no-launch-profile -- \
-  --environment Demo --Management:ServerKeyPath="$data/management.key") \
+  --environment Demo --Management:ServerKeyPath="$data/management.key" --Management:SqlitePath="$data/management.db") \
   > >(sed -u 's/^/host | /') 2>&1 &
 host_pid=$!
 
