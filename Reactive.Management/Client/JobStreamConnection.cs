@@ -13,13 +13,15 @@ namespace Reactive.Management.Client;
 /// One Job stream, seen from the peer: the handshake done, incoming requests decrypted, answers sealed and
 /// written one at a time. It does not re-dial; a stream that ends stays ended.
 /// </summary>
-public sealed class JobStreamConnection : IAsyncDisposable
+public sealed class JobStreamConnection : IJobStreamSession, IAsyncDisposable
 {
     private readonly AsyncDuplexStreamingCall<EncryptedMessage, EncryptedMessage> _call;
     private readonly SealedChannel _channel;
     private readonly ISubject<JobResponse> _answers = Subject.Synchronize(new Subject<JobResponse>());
     private readonly CancellationTokenSource _lifetime;
     private readonly Task _writing;
+    private IDisposable? _ownedChannel;
+    private int _disposed;
 
     private JobStreamConnection(AsyncDuplexStreamingCall<EncryptedMessage, EncryptedMessage> call, SealedChannel channel, WireGuardPublicKey serverKey, CancellationTokenSource lifetime)
     {
@@ -88,6 +90,11 @@ public sealed class JobStreamConnection : IAsyncDisposable
     /// <summary>Ends the stream: pending answers are written, then the request side is completed.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _answers.OnCompleted();
         try
         {
@@ -100,9 +107,35 @@ public sealed class JobStreamConnection : IAsyncDisposable
         }
 
         await _lifetime.CancelAsync().ConfigureAwait(false);
+        Release();
+    }
+
+    /// <summary>Ends the stream at once: the call is cancelled, unwritten answers are dropped.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _answers.OnCompleted();
+        _lifetime.Cancel();
+        Release();
+    }
+
+    /// <summary>Makes the connection dispose <paramref name="channel"/> with itself (a channel dialed for it alone).</summary>
+    internal JobStreamConnection Owning(IDisposable channel)
+    {
+        _ownedChannel = channel;
+        return this;
+    }
+
+    private void Release()
+    {
         _call.Dispose();
         _channel.Dispose();
         _lifetime.Dispose();
+        _ownedChannel?.Dispose();
     }
 
     private JobRequest Open(EncryptedMessage message) =>

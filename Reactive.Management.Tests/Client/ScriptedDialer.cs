@@ -1,0 +1,49 @@
+using Microsoft.Reactive.Testing;
+using Reactive.Management.Client;
+using Reactive.Management.Protocol;
+
+namespace Reactive.Management.Tests.Client;
+
+/// <summary>A dialer whose every dial is answered by a script, at once, on virtual time.</summary>
+internal sealed class ScriptedDialer(TestScheduler scheduler, Func<int, ScriptedDialer.Outcome> script) : IJobStreamDialer
+{
+    public List<long> DialTimes { get; } = [];
+
+    public List<FakeSession> Sessions { get; } = [];
+
+    public Task<IJobStreamSession> DialAsync(CancellationToken cancellationToken)
+    {
+        DialTimes.Add(scheduler.Clock);
+        var outcome = script(DialTimes.Count);
+        if (outcome.Error is { } error)
+        {
+            return Task.FromException<IJobStreamSession>(error);
+        }
+
+        var session = new FakeSession(outcome.Requests!);
+        Sessions.Add(session);
+        return Task.FromResult<IJobStreamSession>(session);
+    }
+
+    public sealed record Outcome(ITestableObservable<JobRequest>? Requests, Exception? Error)
+    {
+        public static Outcome Session(ITestableObservable<JobRequest> requests) => new(requests, null);
+
+        public static Outcome Fail(Exception error) => new(null, error);
+    }
+
+    internal sealed class FakeSession(ITestableObservable<JobRequest> requests) : IJobStreamSession
+    {
+        public ITestableObservable<JobRequest> Script => requests;
+
+        public IObservable<JobRequest> Requests => requests;
+
+        public List<JobResponse> Answers { get; } = [];
+
+        public bool Disposed { get; private set; }
+
+        public void Answer(JobResponse response) => Answers.Add(response);
+
+        public void Dispose() => Disposed = true;
+    }
+}
