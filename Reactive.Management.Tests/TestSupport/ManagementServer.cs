@@ -50,13 +50,13 @@ internal sealed class ManagementServer : IAsyncDisposable
     public T Service<T>()
         where T : notnull => App.Services.GetRequiredService<T>();
 
-    public static async Task<ManagementServer> StartAsync(Action<ManagementOptions>? configure = null, Action<ReactiveManagementBuilder>? extend = null, string? folder = null)
+    public static async Task<ManagementServer> StartAsync(Action<ManagementOptions>? configure = null, Action<ReactiveManagementBuilder>? extend = null, string? folder = null, int port = 0)
     {
         // A caller that passes its own folder (to restart a host over the same files) keeps and deletes it.
         var ownsFolder = folder is null;
         folder ??= Directory.CreateTempSubdirectory("reactive-management-tests-").FullName;
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Test", ContentRootPath = folder });
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = HttpProtocols.Http2));
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port, listen => listen.Protocols = HttpProtocols.Http2));
         builder.Logging.ClearProviders();
         var logs = new CapturingLoggerProvider();
         builder.Logging.AddProvider(logs);

@@ -48,7 +48,8 @@ public sealed class JobStreamConnection : IJobStreamSession, IAsyncDisposable
     public IObservable<JobRequest> Requests { get; }
 
     /// <summary>
-    /// Fetches the server key, opens the Job stream and sends the encrypted hello.
+    /// Fetches the server key, opens the Job stream and sends the encrypted hello. <paramref name="cancellationToken"/>
+    /// bounds these steps only; the stream lasts until the connection is disposed or the server ends it.
     /// </summary>
     public static async Task<JobStreamConnection> OpenAsync(ManagementService.ManagementServiceClient client, WireGuardKeyPair peerKeys, CancellationToken cancellationToken = default)
     {
@@ -61,10 +62,12 @@ public sealed class JobStreamConnection : IJobStreamSession, IAsyncDisposable
         }
 
         var channel = new SealedChannel(peerKeys, serverKey);
-        var lifetime = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        // The stream outlives the token, which only bounds the handshake: the connection's own lifetime ends the call.
+        var lifetime = new CancellationTokenSource();
         var call = client.Job(cancellationToken: lifetime.Token);
         try
         {
+            using var handshake = cancellationToken.Register(lifetime.Cancel);
             // The hello's content is ignored by the server: that it decrypts proves the key.
             var hello = new JobRequest { ID = UnsafeByteOperations.UnsafeWrap(RandomNumberGenerator.GetBytes(16)) };
             await call.RequestStream.WriteAsync(channel.Seal(hello), cancellationToken).ConfigureAwait(false);

@@ -1,12 +1,10 @@
-// A demo peer: registers its key through the HTTP API, opens the Job stream, prints every heartbeat and job
-// it receives, and answers each job. With --demo-job-after it also asks the server (as an operator would)
+// A demo peer: registers its key through the HTTP API, keeps a Job stream open with JobStreamClient (watchdog,
+// re-dial, backoff), prints its connection states, every heartbeat and job it receives, and answers each job. With --demo-job-after it also asks the server (as an operator would)
 // for a debug bundle from itself, and prints the job's outcome as the API reports it.
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
 using DemoPeer;
-using Grpc.Core;
-using Grpc.Net.Client;
 using Reactive.Management.Client;
 using Reactive.Management.Crypto;
 using Reactive.Management.Protocol;
@@ -36,47 +34,38 @@ if (settings.Duration > TimeSpan.Zero)
 
 using var keys = PeerKeys.LoadOrGenerate(settings.KeyFile);
 using var api = new HttpClient { BaseAddress = settings.Api };
-using var channel = GrpcChannel.ForAddress(settings.Management);
-var client = new ManagementService.ManagementServiceClient(channel);
 Print($"peer key {keys.PublicKey}; management {settings.Management}, API {settings.Api}");
 
-await WaitForServerAsync(client, stop.Token);
-var peerId = await RegisterAsync(api, keys.PublicKey, settings.Name, stop.Token);
+string peerId;
+try
+{
+    peerId = await RegisterAsync(api, keys.PublicKey, settings.Name, stop.Token);
+}
+catch (OperationCanceledException) when (stop.IsCancellationRequested)
+{
+    Print("stopped before the management server answered");
+    return 1;
+}
+
 Print($"registered as peer {peerId}");
 
-await using var connection = await JobStreamConnection.OpenAsync(client, keys, stop.Token);
-Print($"Job stream open; server key {connection.ServerKey}");
-var heartbeats = 0;
-var streamEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-using var subscription = connection.Requests.Subscribe(
-    request =>
+// The client dials, watches for silence and re-dials by itself; the demo only listens and answers.
+using var client = JobStreamClient.Create(settings.Management, keys);
+using var stateLog = client.States.Subscribe(state => Print($"connection: {state}"));
+using var heartbeatLog = client.Heartbeats.Subscribe(_ => Print($"heartbeat #{client.HeartbeatsReceived}"));
+using var jobLog = client.Jobs.Subscribe(request =>
+{
+    var jobId = new Guid(request.ID.Span, bigEndian: true);
+    Print($"job {jobId} received: debug bundle (log files {request.Bundle?.LogFileCount}, for {request.Bundle?.BundleForTime} min)");
+    var answered = client.Answer(new JobResponse
     {
-        if (request.IsHeartbeat())
-        {
-            Print($"heartbeat #{Interlocked.Increment(ref heartbeats)}");
-            return;
-        }
-
-        var jobId = new Guid(request.ID.Span, bigEndian: true);
-        Print($"job {jobId} received: debug bundle (log files {request.Bundle?.LogFileCount}, for {request.Bundle?.BundleForTime} min)");
-        connection.Answer(new JobResponse
-        {
-            ID = request.ID,
-            Status = JobStatus.Succeeded,
-            Bundle = new BundleResult { UploadKey = $"demo-uploads/{jobId:N}.zip" },
-        });
-        Print($"job {jobId} answered: succeeded");
-    },
-    error =>
-    {
-        Print($"Job stream ended: {(error is RpcException rpc ? $"{rpc.StatusCode} {rpc.Status.Detail}" : error.Message)}");
-        streamEnded.TrySetResult();
-    },
-    () =>
-    {
-        Print("Job stream ended by the server");
-        streamEnded.TrySetResult();
+        ID = request.ID,
+        Status = JobStatus.Succeeded,
+        Bundle = new BundleResult { UploadKey = $"demo-uploads/{jobId:N}.zip" },
     });
+    Print($"job {jobId} {(answered ? "answered: succeeded" : "not answered: no stream (the server sends it again)")}");
+});
+client.Start();
 
 var demoJobSucceeded = settings.DemoJobAfter is null;
 try
@@ -87,30 +76,33 @@ try
         demoJobSucceeded = await RunDemoJobAsync(api, peerId, stop.Token);
     }
 
-    await Task.WhenAny(streamEnded.Task, Task.Delay(Timeout.Infinite, stop.Token));
+    await Task.Delay(Timeout.Infinite, stop.Token);
 }
 catch (OperationCanceledException) when (stop.IsCancellationRequested)
 {
     // Duration over or Ctrl+C.
 }
 
+var heartbeats = client.HeartbeatsReceived;
 var ok = heartbeats > 0 && demoJobSucceeded;
-Print($"done: {heartbeats} heartbeats received; demo job {(settings.DemoJobAfter is null ? "not asked for" : demoJobSucceeded ? "succeeded" : "did not succeed")}");
+Print($"done: {heartbeats} heartbeats received over {client.Dials} dial(s); demo job {(settings.DemoJobAfter is null ? "not asked for" : demoJobSucceeded ? "succeeded" : "did not succeed")}");
 return ok ? 0 : 1;
 
 static void Print(string line) =>
     Console.WriteLine($"{DateTimeOffset.UtcNow.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)} peer | {line}");
 
-static async Task WaitForServerAsync(ManagementService.ManagementServiceClient client, CancellationToken cancellationToken)
+static async Task<string> RegisterAsync(HttpClient api, WireGuardPublicKey key, string name, CancellationToken cancellationToken)
 {
     for (var attempt = 1; ; attempt++)
     {
         try
         {
-            await client.isHealthyAsync(new Empty(), deadline: DateTime.UtcNow.AddSeconds(2), cancellationToken: cancellationToken);
-            return;
+            using var response = await api.PostAsJsonAsync("/api/peers", new { wg_pub_key = key.ToString(), name }, cancellationToken);
+            response.EnsureSuccessStatusCode();
+            using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken));
+            return body.RootElement.GetProperty("id").GetString()!;
         }
-        catch (RpcException exception) when (exception.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded && attempt < 60)
+        catch (HttpRequestException) when (attempt < 60)
         {
             if (attempt == 1)
             {
@@ -120,14 +112,6 @@ static async Task WaitForServerAsync(ManagementService.ManagementServiceClient c
             await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken);
         }
     }
-}
-
-static async Task<string> RegisterAsync(HttpClient api, WireGuardPublicKey key, string name, CancellationToken cancellationToken)
-{
-    using var response = await api.PostAsJsonAsync("/api/peers", new { wg_pub_key = key.ToString(), name }, cancellationToken);
-    response.EnsureSuccessStatusCode();
-    using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken));
-    return body.RootElement.GetProperty("id").GetString()!;
 }
 
 static async Task<bool> RunDemoJobAsync(HttpClient api, string peerId, CancellationToken cancellationToken)
