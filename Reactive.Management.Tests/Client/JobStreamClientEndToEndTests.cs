@@ -37,7 +37,7 @@ public sealed class JobStreamClientEndToEndTests(ITestOutputHelper output) : IDi
 
         await using var after = await ManagementServer.StartAsync(folder: _folder, port: port);
         var back = Stopwatch.StartNew();
-        var peer = (await after.Service<Reactive.Management.Peers.IPeerRegistry>().FindByIdAsync(peerId))!;
+        var peer = await after.FindPeerAsync(peerId);
         var queued = await after.Service<JobBoard>().CreateAsync(peer, new BundleParameters { LogFileCount = 2 });
         await WaitForStatusAsync(client, JobStreamStatus.Connected);
         var reopenedAfter = back.Elapsed;

@@ -58,9 +58,7 @@ public sealed class JobLifecycleEndToEndTests : IDisposable
     {
         await using var server = await ManagementServer.StartAsync(folder: _folder);
         var peerId = await server.RegisterAsync(_peer);
-        var first = await server.ConnectAsync(_peer);
-        var firstJob = first.Requests.FirstAsync(request => !request.IsHeartbeat()).ToTask();
-        await Eventually.TrueAsync(() => server.Service<JobHub>().IsConnected(_peer.PublicKey), "the first stream to register");
+        var (first, firstJob) = await server.ConnectAndAwaitJobAsync(_peer);
         using var created = await server.Api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new { workload = new { type = "bundle" } });
         var sent = await firstJob.WaitAsync(Patience);
         await first.DisposeAsync();
@@ -80,10 +78,9 @@ public sealed class JobLifecycleEndToEndTests : IDisposable
     {
         await using var server = await ManagementServer.StartAsync(options => options.AnswerTimeout = TimeSpan.FromMilliseconds(300), folder: _folder);
         var peerId = await server.RegisterAsync(_peer);
-        await using var connection = await server.ConnectAsync(_peer);
-        var delivered = connection.Requests.FirstAsync(request => !request.IsHeartbeat()).ToTask();
-        await Eventually.TrueAsync(() => server.Service<JobHub>().IsConnected(_peer.PublicKey), "the stream to register");
-        var peer = (await server.Service<Reactive.Management.Peers.IPeerRegistry>().FindByIdAsync(peerId))!;
+        var (connection, delivered) = await server.ConnectAndAwaitJobAsync(_peer);
+        await using var _ = connection;
+        var peer = await server.FindPeerAsync(peerId);
         var job = await server.Service<JobBoard>().CreateAsync(peer, new BundleParameters());
         await delivered.WaitAsync(Patience);
 

@@ -54,9 +54,8 @@ public sealed class JobStreamEndToEndTests : IAsyncLifetime
     public async Task A_job_created_through_the_API_is_delivered_answered_and_reported()
     {
         var peerId = await _server.RegisterAsync(_peer);
-        await using var connection = await _server.ConnectAsync(_peer);
-        var delivered = connection.Requests.FirstAsync(request => !request.IsHeartbeat()).ToTask();
-        await Eventually.TrueAsync(() => _server.Service<JobHub>().IsConnected(_peer.PublicKey), "the peer's stream to be registered");
+        var (connection, delivered) = await _server.ConnectAndAwaitJobAsync(_peer);
+        await using var _ = connection;
 
         using var created = await _server.Api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new
         {
@@ -84,10 +83,9 @@ public sealed class JobStreamEndToEndTests : IAsyncLifetime
     public async Task A_failed_answer_is_reported_with_its_reason()
     {
         var peerId = await _server.RegisterAsync(_peer);
-        await using var connection = await _server.ConnectAsync(_peer);
-        var delivered = connection.Requests.FirstAsync(request => !request.IsHeartbeat()).ToTask();
-        await Eventually.TrueAsync(() => _server.Service<JobHub>().IsConnected(_peer.PublicKey), "the peer's stream to be registered");
-        var peer = (await _server.Service<Reactive.Management.Peers.IPeerRegistry>().FindByIdAsync(peerId))!;
+        var (connection, delivered) = await _server.ConnectAndAwaitJobAsync(_peer);
+        await using var _ = connection;
+        var peer = await _server.FindPeerAsync(peerId);
         var created = await _server.Service<JobBoard>().CreateAsync(peer, new BundleParameters());
 
         var job = await delivered.WaitAsync(Patience);
@@ -102,7 +100,7 @@ public sealed class JobStreamEndToEndTests : IAsyncLifetime
     public async Task A_job_queued_while_the_peer_is_offline_is_delivered_when_it_connects()
     {
         var peerId = await _server.RegisterAsync(_peer);
-        var peer = (await _server.Service<Reactive.Management.Peers.IPeerRegistry>().FindByIdAsync(peerId))!;
+        var peer = await _server.FindPeerAsync(peerId);
         var created = await _server.Service<JobBoard>().CreateAsync(peer, new BundleParameters { LogFileCount = 1 });
         Assert.Equal(JobState.Pending, created.State);
 
@@ -222,7 +220,7 @@ public sealed class JobStreamEndToEndTests : IAsyncLifetime
 
         await Eventually.TrueAsync(() => hub.ConnectedCount == 0, "the server to drop the peer's stream");
         await Eventually.TrueAsync(() => _server.Logs.Entries.Any(entry => entry.EventId.Id == 101), "the stream-ended log line");
-        var peer = (await _server.Service<Reactive.Management.Peers.IPeerRegistry>().FindByIdAsync(peerId))!;
+        var peer = await _server.FindPeerAsync(peerId);
         Assert.Equal(JobState.Pending, (await _server.Service<JobBoard>().CreateAsync(peer, new BundleParameters())).State);
     }
 

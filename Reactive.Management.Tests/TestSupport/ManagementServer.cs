@@ -14,6 +14,10 @@ using Microsoft.Extensions.Logging;
 using Reactive.Management.Client;
 using Reactive.Management.Crypto;
 using Reactive.Management.Hosting;
+using Reactive.Management.Jobs;
+using Reactive.Management.Peers;
+using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
 using Reactive.Management.Protocol;
 
 namespace Reactive.Management.Tests.TestSupport;
@@ -87,6 +91,22 @@ internal sealed class ManagementServer : IAsyncDisposable
     }
 
     public Task<JobStreamConnection> ConnectAsync(WireGuardKeyPair peer) => JobStreamConnection.OpenAsync(NewClient(), peer);
+
+    /// <summary>
+    /// Connects the peer, starts listening for its first job, and waits until the server has registered the stream,
+    /// so that a job created next goes out on it at once.
+    /// </summary>
+    public async Task<(JobStreamConnection Connection, Task<JobRequest> FirstJob)> ConnectAndAwaitJobAsync(WireGuardKeyPair peer)
+    {
+        var connection = await ConnectAsync(peer);
+        var firstJob = connection.Requests.FirstAsync(request => !request.IsHeartbeat()).ToTask();
+        await Eventually.TrueAsync(() => Service<JobHub>().IsConnected(peer.PublicKey), "the peer's stream to be registered");
+        return (connection, firstJob);
+    }
+
+    /// <summary>The registered peer with this id.</summary>
+    public async Task<Peer> FindPeerAsync(string peerId) =>
+        await Service<IPeerRegistry>().FindByIdAsync(peerId) ?? throw new InvalidOperationException($"No peer {peerId}.");
 
     /// <summary>Registers the peer through the HTTP API and returns its id.</summary>
     public async Task<string> RegisterAsync(WireGuardKeyPair peer, string name = "test-peer")
