@@ -61,6 +61,23 @@ public sealed class JobBoardTests : IDisposable
     }
 
     [Fact]
+    public async Task A_peer_that_answers_at_once_finds_its_job_already_stored_as_sent()
+    {
+        var channel = _hub.CreateChannel(_peer.Key);
+        var outcomes = new List<JobAnswerOutcome>();
+        // The answer comes back while the job is being published: nothing may still be waiting to be stored.
+        using var subscription = channel.Jobs.Subscribe(request =>
+            outcomes.Add(_board.CompleteAsync(_peer.Key, new JobResponse { ID = request.ID, Status = JobStatus.Succeeded }).GetAwaiter().GetResult()));
+        _hub.Register(channel);
+
+        var job = await _board.CreateAsync(_peer, new BundleParameters());
+
+        Assert.Equal([JobAnswerOutcome.Completed], outcomes);
+        Assert.Equal(JobState.Succeeded, (await _board.FindAsync(job.Id))!.State);
+        channel.Dispose();
+    }
+
+    [Fact]
     public async Task A_job_is_written_at_most_once_per_stream()
     {
         var (channel, received) = await ConnectAsync(_peer);

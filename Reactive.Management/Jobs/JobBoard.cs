@@ -234,28 +234,43 @@ public sealed class JobBoard : IDisposable
 
     private async Task<Job?> DispatchAsync(Job job, PeerJobChannel channel, CancellationToken cancellationToken)
     {
+        if (channel.HasCarried(job.Id))
+        {
+            return null;
+        }
+
+        if (job.State == JobState.Pending)
+        {
+            // Stored as sent before it is written: the peer's answer can arrive sooner than a later store write,
+            // and an answer to a job still stored as pending would be refused.
+            var sent = job with { State = JobState.Sent, SentAt = _scheduler.Now };
+            if (await _store.TryUpdateAsync(sent, [JobState.Pending], cancellationToken).ConfigureAwait(false))
+            {
+                Announce(sent);
+                ArmDeadline(sent);
+                job = sent;
+            }
+            else if (await _store.FindAsync(job.Id, cancellationToken).ConfigureAwait(false) is { State: JobState.Sent } sentElsewhere)
+            {
+                // Another path (the stream opening, or the API) marked it sent at the same moment.
+                job = sentElsewhere;
+            }
+            else
+            {
+                // Cancelled or timed out meanwhile.
+                return null;
+            }
+        }
+
+        // A job already sent goes out again on a new stream (after a reconnect or a restart); its answer deadline
+        // still counts from the first send.
         if (!channel.TryPublishOnce(job.Id, job.ToRequest()))
         {
             return null;
         }
 
         Log.JobSent(_logger, job.Id, job.PeerId);
-        if (job.State == JobState.Sent)
-        {
-            // Sent again (new stream, or after a restart): the answer deadline still counts from the first send.
-            return job;
-        }
-
-        var sent = job with { State = JobState.Sent, SentAt = _scheduler.Now };
-        if (await _store.TryUpdateAsync(sent, [JobState.Pending], cancellationToken).ConfigureAwait(false))
-        {
-            Announce(sent);
-            ArmDeadline(sent);
-            return sent;
-        }
-
-        // Cancelled or timed out meanwhile: the peer may still answer; the answer will be ignored.
-        return await _store.FindAsync(job.Id, cancellationToken).ConfigureAwait(false);
+        return job;
     }
 
     private void ArmDeadline(Job job)

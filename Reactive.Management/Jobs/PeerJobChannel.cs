@@ -37,6 +37,15 @@ public sealed class PeerJobChannel : IDisposable
     /// <summary>Whether a newer stream of the same peer took over.</summary>
     public bool IsReplaced { get; private set; }
 
+    /// <summary>Whether this stream already carried the job.</summary>
+    internal bool HasCarried(Guid jobId)
+    {
+        lock (_deliveryGate)
+        {
+            return _delivered.Contains(jobId);
+        }
+    }
+
     /// <summary>
     /// Publishes a job to the stream unless this stream already carried it (a job is written at most once
     /// per stream, however many paths deliver it) or the channel is complete.
