@@ -242,6 +242,39 @@ public sealed class JobStreamEndToEndTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_store_failure_ends_the_stream_with_Internal_and_an_error_log()
+    {
+        await using var server = await ManagementServer.StartAsync(extend: management => management.UseJobStore<UnreadableJobStore>());
+        await server.RegisterAsync(_peer);
+        await using var connection = await server.ConnectAsync(_peer);
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => connection.Requests.ToTask().WaitAsync(Patience));
+
+        Assert.Equal(StatusCode.Internal, error.StatusCode);
+        await Eventually.TrueAsync(() => server.Logs.Entries.Any(entry => entry.EventId.Id == 103), "the stream-failed log line");
+        Assert.Equal(0, server.Service<JobHub>().ConnectedCount);
+    }
+
+    /// <summary>A store whose pending jobs cannot be read, as when the database is gone.</summary>
+    private sealed class UnreadableJobStore : IJobStore
+    {
+        private readonly InMemoryJobStore _inner = new();
+
+        public ValueTask AddAsync(Job job, CancellationToken cancellationToken = default) => _inner.AddAsync(job, cancellationToken);
+
+        public ValueTask<Job?> FindAsync(Guid id, CancellationToken cancellationToken = default) => _inner.FindAsync(id, cancellationToken);
+
+        public ValueTask<bool> TryUpdateAsync(Job updated, IReadOnlyCollection<JobState> expectedStates, CancellationToken cancellationToken = default) =>
+            _inner.TryUpdateAsync(updated, expectedStates, cancellationToken);
+
+        public ValueTask<IReadOnlyList<Job>> ListUnfinishedAsync(WireGuardPublicKey? peer, CancellationToken cancellationToken = default) =>
+            peer is null ? _inner.ListUnfinishedAsync(peer, cancellationToken) : throw new IOException("disk I/O error");
+
+        public ValueTask<(IReadOnlyList<Job> Page, int Total)> ListByPeerAsync(string peerId, int offset, int limit, CancellationToken cancellationToken = default) =>
+            _inner.ListByPeerAsync(peerId, offset, limit, cancellationToken);
+    }
+
+    [Fact]
     public async Task Stopping_the_host_ends_open_streams_with_Unavailable()
     {
         await _server.RegisterAsync(_peer);

@@ -69,8 +69,10 @@ internal sealed class JobStreamHandler(
             await sending.ConfigureAwait(false);
             reason = jobs.IsReplaced ? "replaced" : "completed";
         }
-        catch (OperationCanceledException) when (streamEnd.IsCancellationRequested)
+        catch (Exception exception) when (exception is not RpcException && streamEnd.IsCancellationRequested)
         {
+            // The call ended (client gone, deadline) or the host is stopping: whatever the write threw then
+            // (cancellation, a reset stream) is the end of the call, not a server failure.
             if (lifetime.ApplicationStopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
             {
                 reason = "host stopping";
@@ -92,6 +94,9 @@ internal sealed class JobStreamHandler(
             // Jobs sent on this stream and not answered stay "sent": the peer's next stream gets them again.
             jobs.Dispose();
             await streamEnd.CancelAsync().ConfigureAwait(false);
+            // Never return while a write is in flight (grpc-dotnet forbids writes after the call): on every path,
+            // including a failure before the pipeline ended, wait for the sink to settle.
+            await ((Task)sending).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             await receiving.ConfigureAwait(false);
             var duration = Stopwatch.GetElapsedTime(opened);
             metrics.StreamClosed(duration, reason);
@@ -186,8 +191,10 @@ internal sealed class JobStreamHandler(
                 .ToTask(streamEnd.Token)
                 .ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (streamEnd.IsCancellationRequested)
+        catch (Exception exception) when (exception is not RpcException && streamEnd.IsCancellationRequested)
         {
+            // The call ended (client gone, deadline) or the host is stopping: whatever the write threw then
+            // (cancellation, a reset stream) is the end of the call, not a server failure.
             // The stream is ending anyway.
         }
         catch (Exception exception) when (exception is IOException or RpcException or InvalidOperationException)
