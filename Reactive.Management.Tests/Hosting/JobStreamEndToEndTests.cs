@@ -14,26 +14,15 @@ using Xunit;
 namespace Reactive.Management.Tests.Hosting;
 
 /// <summary>The Job stream over real Kestrel, HTTP/2 cleartext on loopback, with Grpc.Net.Client.</summary>
-public sealed class JobStreamEndToEndTests : IAsyncLifetime
+public sealed class JobStreamEndToEndTests : ManagementServerTest
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
-    private readonly WireGuardKeyPair _peer = WireGuardKeyPair.Generate();
-    private ManagementServer _server = null!;
-
-    public async Task InitializeAsync() => _server = await ManagementServer.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _server.DisposeAsync();
-        _peer.Dispose();
-    }
-
     [Fact]
     public async Task GetServerKey_announces_the_key_from_the_key_file()
     {
-        var response = await _server.NewClient().GetServerKeyAsync(new Empty());
+        var response = await Server.NewClient().GetServerKeyAsync(new Empty());
 
-        Assert.Equal(_server.Service<Reactive.Management.Hosting.ServerIdentity>().KeyPair.PublicKey.ToString(), response.Key);
+        Assert.Equal(Server.Service<Reactive.Management.Hosting.ServerIdentity>().KeyPair.PublicKey.ToString(), response.Key);
         Assert.True(response.ExpiresAt.ToDateTimeOffset() > DateTimeOffset.UtcNow);
         Assert.Equal(0, response.Version);
     }
@@ -41,23 +30,23 @@ public sealed class JobStreamEndToEndTests : IAsyncLifetime
     [Fact]
     public async Task A_registered_peer_receives_encrypted_heartbeats_during_silence()
     {
-        await _server.RegisterAsync(_peer);
-        await using var connection = await _server.ConnectAsync(_peer);
+        await Server.RegisterAsync(Peer);
+        await using var connection = await Server.ConnectAsync(Peer);
 
         var first = await connection.Requests.Take(3).ToList().ToTask().WaitAsync(Patience);
 
         Assert.All(first, request => Assert.True(request.IsHeartbeat()));
-        Assert.Equal(_server.Service<Reactive.Management.Hosting.ServerIdentity>().KeyPair.PublicKey, connection.ServerKey);
+        Assert.Equal(Server.Service<Reactive.Management.Hosting.ServerIdentity>().KeyPair.PublicKey, connection.ServerKey);
     }
 
     [Fact]
     public async Task A_job_created_through_the_API_is_delivered_answered_and_reported()
     {
-        var peerId = await _server.RegisterAsync(_peer);
-        var (connection, delivered) = await _server.ConnectAndAwaitJobAsync(_peer);
+        var peerId = await Server.RegisterAsync(Peer);
+        var (connection, delivered) = await Server.ConnectAndAwaitJobAsync(Peer);
         await using var _ = connection;
 
-        using var created = await _server.Api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new
+        using var created = await Server.Api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new
         {
             workload = new { type = "bundle", parameters = new { bundle_for = true, bundle_for_time = 2, log_file_count = 10, anonymize = false } },
         });
@@ -72,9 +61,9 @@ public sealed class JobStreamEndToEndTests : IAsyncLifetime
         Assert.Equal(10, job.Bundle.LogFileCount);
 
         connection.Answer(new JobResponse { ID = job.ID, Status = JobStatus.Succeeded, Bundle = new BundleResult { UploadKey = "upload/42" } });
-        await _server.Service<JobBoard>().WhenFinishedAsync(Guid.Parse(jobId)).WaitAsync(Patience);
+        await Server.Service<JobBoard>().WhenFinishedAsync(Guid.Parse(jobId)).WaitAsync(Patience);
 
-        using var report = JsonDocument.Parse(await _server.Api.GetStringAsync($"/api/peers/{peerId}/jobs/{jobId}"));
+        using var report = JsonDocument.Parse(await Server.Api.GetStringAsync($"/api/peers/{peerId}/jobs/{jobId}"));
         Assert.Equal("succeeded", report.RootElement.GetProperty("status").GetString());
         Assert.Equal("upload/42", report.RootElement.GetProperty("workload").GetProperty("result").GetProperty("upload_key").GetString());
     }
@@ -82,15 +71,15 @@ public sealed class JobStreamEndToEndTests : IAsyncLifetime
     [Fact]
     public async Task A_failed_answer_is_reported_with_its_reason()
     {
-        var peerId = await _server.RegisterAsync(_peer);
-        var (connection, delivered) = await _server.ConnectAndAwaitJobAsync(_peer);
+        var peerId = await Server.RegisterAsync(Peer);
+        var (connection, delivered) = await Server.ConnectAndAwaitJobAsync(Peer);
         await using var _ = connection;
-        var peer = await _server.FindPeerAsync(peerId);
-        var created = await _server.Service<JobBoard>().CreateAsync(peer, new BundleParameters());
+        var peer = await Server.FindPeerAsync(peerId);
+        var created = await Server.Service<JobBoard>().CreateAsync(peer, new BundleParameters());
 
         var job = await delivered.WaitAsync(Patience);
         connection.Answer(new JobResponse { ID = job.ID, Status = JobStatus.Failed, Reason = ByteString.CopyFromUtf8("disk full") });
-        var completed = await _server.Service<JobBoard>().WhenFinishedAsync(created.Id).WaitAsync(Patience);
+        var completed = await Server.Service<JobBoard>().WhenFinishedAsync(created.Id).WaitAsync(Patience);
 
         Assert.Equal(JobState.Failed, completed.State);
         Assert.Equal("disk full", completed.FailedReason);
@@ -99,12 +88,12 @@ public sealed class JobStreamEndToEndTests : IAsyncLifetime
     [Fact]
     public async Task A_job_queued_while_the_peer_is_offline_is_delivered_when_it_connects()
     {
-        var peerId = await _server.RegisterAsync(_peer);
-        var peer = await _server.FindPeerAsync(peerId);
-        var created = await _server.Service<JobBoard>().CreateAsync(peer, new BundleParameters { LogFileCount = 1 });
+        var peerId = await Server.RegisterAsync(Peer);
+        var peer = await Server.FindPeerAsync(peerId);
+        var created = await Server.Service<JobBoard>().CreateAsync(peer, new BundleParameters { LogFileCount = 1 });
         Assert.Equal(JobState.Pending, created.State);
 
-        await using var connection = await _server.ConnectAsync(_peer);
+        await using var connection = await Server.ConnectAsync(Peer);
         var job = await connection.Requests.FirstAsync(request => !request.IsHeartbeat()).ToTask().WaitAsync(Patience);
 
         Assert.Equal(JobIds.ToWire(created.Id), job.ID);
@@ -113,23 +102,23 @@ public sealed class JobStreamEndToEndTests : IAsyncLifetime
     [Fact]
     public async Task A_garbage_answer_is_skipped_and_the_stream_stays_up()
     {
-        await _server.RegisterAsync(_peer);
-        var serverKey = WireGuardPublicKey.Parse((await _server.NewClient().GetServerKeyAsync(new Empty())).Key);
-        using var sealing = new SealedChannel(_peer, serverKey);
-        using var call = _server.NewClient().Job();
+        await Server.RegisterAsync(Peer);
+        var serverKey = WireGuardPublicKey.Parse((await Server.NewClient().GetServerKeyAsync(new Empty())).Key);
+        using var sealing = new SealedChannel(Peer, serverKey);
+        using var call = Server.NewClient().Job();
         await call.RequestStream.WriteAsync(sealing.Seal(new JobRequest()));
 
-        await call.RequestStream.WriteAsync(new EncryptedMessage { WgPubKey = _peer.PublicKey.ToString(), Body = ByteString.CopyFromUtf8("not a box") });
+        await call.RequestStream.WriteAsync(new EncryptedMessage { WgPubKey = Peer.PublicKey.ToString(), Body = ByteString.CopyFromUtf8("not a box") });
 
         Assert.True(await call.ResponseStream.MoveNext().WaitAsync(Patience));
         Assert.True(await call.ResponseStream.MoveNext().WaitAsync(Patience));
-        Assert.Contains(_server.Logs.Entries, entry => entry.EventId.Id == 300);
+        Assert.Contains(Server.Logs.Entries, entry => entry.EventId.Id == 300);
     }
 
     [Fact]
     public async Task An_unregistered_peer_is_refused_with_PermissionDenied()
     {
-        await using var connection = await _server.ConnectAsync(_peer);
+        await using var connection = await Server.ConnectAsync(Peer);
 
         var error = await Assert.ThrowsAsync<RpcException>(() => connection.Requests.ToTask().WaitAsync(Patience));
 
@@ -141,12 +130,12 @@ public sealed class JobStreamEndToEndTests : IAsyncLifetime
     public async Task An_unknown_peer_is_registered_when_AcceptUnknownPeers_is_on()
     {
         await using var server = await ManagementServer.StartAsync(options => options.AcceptUnknownPeers = true);
-        await using var connection = await server.ConnectAsync(_peer);
+        await using var connection = await server.ConnectAsync(Peer);
 
         var heartbeat = await connection.Requests.FirstAsync().ToTask().WaitAsync(Patience);
 
         Assert.True(heartbeat.IsHeartbeat());
-        Assert.NotNull(await server.Service<Reactive.Management.Peers.IPeerRegistry>().FindByKeyAsync(_peer.PublicKey));
+        Assert.NotNull(await server.Service<Reactive.Management.Peers.IPeerRegistry>().FindByKeyAsync(Peer.PublicKey));
     }
 
     [Theory]
@@ -155,7 +144,7 @@ public sealed class JobStreamEndToEndTests : IAsyncLifetime
     [InlineData("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==")]
     public async Task A_malformed_key_is_refused_with_InvalidArgument(string key)
     {
-        using var call = _server.NewClient().Job();
+        using var call = Server.NewClient().Job();
         await call.RequestStream.WriteAsync(new EncryptedMessage { WgPubKey = key, Body = ByteString.CopyFrom(new byte[64]) });
 
         var error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext().WaitAsync(Patience));
@@ -166,11 +155,11 @@ public sealed class JobStreamEndToEndTests : IAsyncLifetime
     [Fact]
     public async Task A_hello_that_does_not_decrypt_is_refused_with_InvalidArgument()
     {
-        await _server.RegisterAsync(_peer);
+        await Server.RegisterAsync(Peer);
         using var stranger = WireGuardKeyPair.Generate();
         // Sealed to a key that is not the server's.
-        using var wrongChannel = new SealedChannel(_peer, stranger.PublicKey);
-        using var call = _server.NewClient().Job();
+        using var wrongChannel = new SealedChannel(Peer, stranger.PublicKey);
+        using var call = Server.NewClient().Job();
         await call.RequestStream.WriteAsync(wrongChannel.Seal(new JobRequest()));
 
         var error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext().WaitAsync(Patience));
@@ -182,7 +171,7 @@ public sealed class JobStreamEndToEndTests : IAsyncLifetime
     [Fact]
     public async Task A_stream_without_hello_is_refused_with_InvalidArgument()
     {
-        using var call = _server.NewClient().Job();
+        using var call = Server.NewClient().Job();
         await call.RequestStream.CompleteAsync();
 
         var error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext().WaitAsync(Patience));
@@ -194,12 +183,12 @@ public sealed class JobStreamEndToEndTests : IAsyncLifetime
     [Fact]
     public async Task A_refused_peer_does_not_disturb_a_connected_one()
     {
-        await _server.RegisterAsync(_peer);
-        await using var connection = await _server.ConnectAsync(_peer);
+        await Server.RegisterAsync(Peer);
+        await using var connection = await Server.ConnectAsync(Peer);
         var heartbeats = connection.Requests.Take(3).ToList().ToTask();
         using var stranger = WireGuardKeyPair.Generate();
 
-        await using (var refused = await _server.ConnectAsync(stranger))
+        await using (var refused = await Server.ConnectAsync(stranger))
         {
             await Assert.ThrowsAsync<RpcException>(() => refused.Requests.ToTask().WaitAsync(Patience));
         }
@@ -210,43 +199,43 @@ public sealed class JobStreamEndToEndTests : IAsyncLifetime
     [Fact]
     public async Task Client_cancellation_ends_the_server_call_and_frees_the_peer()
     {
-        var peerId = await _server.RegisterAsync(_peer);
-        var hub = _server.Service<JobHub>();
-        var connection = await _server.ConnectAsync(_peer);
+        var peerId = await Server.RegisterAsync(Peer);
+        var hub = Server.Service<JobHub>();
+        var connection = await Server.ConnectAsync(Peer);
         await connection.Requests.FirstAsync().ToTask().WaitAsync(Patience);
         Assert.Equal(1, hub.ConnectedCount);
 
         await connection.DisposeAsync();
 
         await Eventually.TrueAsync(() => hub.ConnectedCount == 0, "the server to drop the peer's stream");
-        await Eventually.TrueAsync(() => _server.Logs.Entries.Any(entry => entry.EventId.Id == 101), "the stream-ended log line");
-        var peer = await _server.FindPeerAsync(peerId);
-        Assert.Equal(JobState.Pending, (await _server.Service<JobBoard>().CreateAsync(peer, new BundleParameters())).State);
+        await Eventually.TrueAsync(() => Server.Logs.Entries.Any(entry => entry.EventId.Id == 101), "the stream-ended log line");
+        var peer = await Server.FindPeerAsync(peerId);
+        Assert.Equal(JobState.Pending, (await Server.Service<JobBoard>().CreateAsync(peer, new BundleParameters())).State);
     }
 
     [Fact]
     public async Task A_second_stream_of_the_same_peer_replaces_the_first()
     {
-        await _server.RegisterAsync(_peer);
-        await using var first = await _server.ConnectAsync(_peer);
+        await Server.RegisterAsync(Peer);
+        await using var first = await Server.ConnectAsync(Peer);
         var firstEnded = first.Requests.LastOrDefaultAsync().ToTask();
         await first.Requests.FirstAsync().ToTask().WaitAsync(Patience);
 
-        await using var second = await _server.ConnectAsync(_peer);
+        await using var second = await Server.ConnectAsync(Peer);
         var secondHeartbeat = second.Requests.FirstAsync().ToTask();
 
         await firstEnded.WaitAsync(Patience);
         Assert.True((await secondHeartbeat.WaitAsync(Patience)).IsHeartbeat());
-        Assert.Equal(1, _server.Service<JobHub>().ConnectedCount);
-        Assert.Contains(_server.Logs.Entries, entry => entry.EventId.Id == 102);
+        Assert.Equal(1, Server.Service<JobHub>().ConnectedCount);
+        Assert.Contains(Server.Logs.Entries, entry => entry.EventId.Id == 102);
     }
 
     [Fact]
     public async Task A_store_failure_ends_the_stream_with_Internal_and_an_error_log()
     {
         await using var server = await ManagementServer.StartAsync(extend: management => management.UseJobStore<UnreadableJobStore>());
-        await server.RegisterAsync(_peer);
-        await using var connection = await server.ConnectAsync(_peer);
+        await server.RegisterAsync(Peer);
+        await using var connection = await server.ConnectAsync(Peer);
 
         var error = await Assert.ThrowsAsync<RpcException>(() => connection.Requests.ToTask().WaitAsync(Patience));
 
@@ -277,13 +266,13 @@ public sealed class JobStreamEndToEndTests : IAsyncLifetime
     [Fact]
     public async Task Stopping_the_host_ends_open_streams_with_Unavailable()
     {
-        await _server.RegisterAsync(_peer);
-        await using var connection = await _server.ConnectAsync(_peer);
+        await Server.RegisterAsync(Peer);
+        await using var connection = await Server.ConnectAsync(Peer);
         var ended = connection.Requests.LastOrDefaultAsync().ToTask();
         await connection.Requests.FirstAsync().ToTask().WaitAsync(Patience);
 
         // Well under the 30 s shutdown timeout: the handler ends on ApplicationStopping, not on the deadline.
-        await _server.App.StopAsync().WaitAsync(Patience);
+        await Server.App.StopAsync().WaitAsync(Patience);
 
         var error = await Assert.ThrowsAsync<RpcException>(() => ended.WaitAsync(Patience));
         Assert.Equal(StatusCode.Unavailable, error.StatusCode);

@@ -8,48 +8,37 @@ using Xunit;
 
 namespace Reactive.Management.Tests.Hosting;
 
-public sealed class ManagementApiTests : IAsyncLifetime
+public sealed class ManagementApiTests : ManagementServerTest
 {
-    private readonly WireGuardKeyPair _peer = WireGuardKeyPair.Generate();
-    private ManagementServer _server = null!;
-
-    public async Task InitializeAsync() => _server = await ManagementServer.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _server.DisposeAsync();
-        _peer.Dispose();
-    }
-
     [Fact]
     public async Task Registering_a_peer_answers_201_with_the_peer_and_200_when_it_exists()
     {
-        using var first = await _server.Api.PostAsJsonAsync("/api/peers", new { wg_pub_key = _peer.PublicKey.ToString(), name = "laptop" });
-        using var again = await _server.Api.PostAsJsonAsync("/api/peers", new { wg_pub_key = _peer.PublicKey.ToString(), name = "laptop" });
+        using var first = await Server.Api.PostAsJsonAsync("/api/peers", new { wg_pub_key = Peer.PublicKey.ToString(), name = "laptop" });
+        using var again = await Server.Api.PostAsJsonAsync("/api/peers", new { wg_pub_key = Peer.PublicKey.ToString(), name = "laptop" });
 
         Assert.Equal(HttpStatusCode.Created, first.StatusCode);
         Assert.Equal(HttpStatusCode.OK, again.StatusCode);
         using var body = JsonDocument.Parse(await first.Content.ReadAsStringAsync());
-        Assert.Equal(_peer.PublicKey.ToString(), body.RootElement.GetProperty("wg_pub_key").GetString());
+        Assert.Equal(Peer.PublicKey.ToString(), body.RootElement.GetProperty("wg_pub_key").GetString());
         Assert.Equal("laptop", body.RootElement.GetProperty("name").GetString());
         Assert.False(body.RootElement.GetProperty("connected").GetBoolean());
-        using var list = JsonDocument.Parse(await _server.Api.GetStringAsync("/api/peers"));
+        using var list = JsonDocument.Parse(await Server.Api.GetStringAsync("/api/peers"));
         Assert.Equal(1, list.RootElement.GetArrayLength());
     }
 
     [Fact]
     public async Task A_job_for_an_offline_peer_is_created_pending()
     {
-        var peerId = await _server.RegisterAsync(_peer);
+        var peerId = await Server.RegisterAsync(Peer);
 
-        using var response = await _server.Api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new { workload = new { type = "bundle", parameters = new { log_file_count = 3 } } });
+        using var response = await Server.Api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new { workload = new { type = "bundle", parameters = new { log_file_count = 3 } } });
 
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         Assert.Equal("pending", body.RootElement.GetProperty("status").GetString());
         Assert.Equal("bundle", body.RootElement.GetProperty("workload").GetProperty("type").GetString());
         Assert.Equal(3, body.RootElement.GetProperty("workload").GetProperty("parameters").GetProperty("log_file_count").GetInt32());
-        using var list = JsonDocument.Parse(await _server.Api.GetStringAsync($"/api/peers/{peerId}/jobs"));
+        using var list = JsonDocument.Parse(await Server.Api.GetStringAsync($"/api/peers/{peerId}/jobs"));
         Assert.Equal(1, list.RootElement.GetArrayLength());
     }
 
@@ -61,9 +50,9 @@ public sealed class ManagementApiTests : IAsyncLifetime
     [InlineData("{\"workload\": {\"type\": \"bundle\", \"unknown_field\": 1}}", "not valid JSON")]
     public async Task Bad_job_requests_answer_400_with_problem_details(string json, string expected)
     {
-        var peerId = await _server.RegisterAsync(_peer);
+        var peerId = await Server.RegisterAsync(Peer);
 
-        using var response = await _server.Api.PostAsync($"/api/peers/{peerId}/jobs", new StringContent(json, Encoding.UTF8, "application/json"));
+        using var response = await Server.Api.PostAsync($"/api/peers/{peerId}/jobs", new StringContent(json, Encoding.UTF8, "application/json"));
 
         await AssertProblemAsync(response, HttpStatusCode.BadRequest, expected);
     }
@@ -73,7 +62,7 @@ public sealed class ManagementApiTests : IAsyncLifetime
     [InlineData("[1, 2]", "not valid JSON")]
     public async Task Bad_peer_requests_answer_400_with_problem_details(string json, string expected)
     {
-        using var response = await _server.Api.PostAsync("/api/peers", new StringContent(json, Encoding.UTF8, "application/json"));
+        using var response = await Server.Api.PostAsync("/api/peers", new StringContent(json, Encoding.UTF8, "application/json"));
 
         await AssertProblemAsync(response, HttpStatusCode.BadRequest, expected);
     }
@@ -81,7 +70,7 @@ public sealed class ManagementApiTests : IAsyncLifetime
     [Fact]
     public async Task A_body_that_is_not_JSON_answers_415()
     {
-        using var response = await _server.Api.PostAsync("/api/peers", new StringContent("wg_pub_key=x", Encoding.UTF8, "text/plain"));
+        using var response = await Server.Api.PostAsync("/api/peers", new StringContent("wg_pub_key=x", Encoding.UTF8, "text/plain"));
 
         await AssertProblemAsync(response, HttpStatusCode.UnsupportedMediaType, "application/json");
     }
@@ -89,11 +78,11 @@ public sealed class ManagementApiTests : IAsyncLifetime
     [Fact]
     public async Task Unknown_peers_and_jobs_answer_404_with_problem_details()
     {
-        var peerId = await _server.RegisterAsync(_peer);
+        var peerId = await Server.RegisterAsync(Peer);
 
-        using var unknownPeer = await _server.Api.PostAsJsonAsync("/api/peers/nobody/jobs", new { workload = new { type = "bundle" } });
-        using var unknownJob = await _server.Api.GetAsync($"/api/peers/{peerId}/jobs/{Guid.NewGuid()}");
-        using var malformedJob = await _server.Api.GetAsync($"/api/peers/{peerId}/jobs/not-a-guid");
+        using var unknownPeer = await Server.Api.PostAsJsonAsync("/api/peers/nobody/jobs", new { workload = new { type = "bundle" } });
+        using var unknownJob = await Server.Api.GetAsync($"/api/peers/{peerId}/jobs/{Guid.NewGuid()}");
+        using var malformedJob = await Server.Api.GetAsync($"/api/peers/{peerId}/jobs/not-a-guid");
 
         await AssertProblemAsync(unknownPeer, HttpStatusCode.NotFound, "nobody");
         await AssertProblemAsync(unknownJob, HttpStatusCode.NotFound, "has no job");
@@ -104,12 +93,12 @@ public sealed class ManagementApiTests : IAsyncLifetime
     public async Task A_job_of_another_peer_is_not_found_under_this_peer()
     {
         using var other = WireGuardKeyPair.Generate();
-        var peerId = await _server.RegisterAsync(_peer);
-        var otherId = await _server.RegisterAsync(other, "other");
-        using var created = await _server.Api.PostAsJsonAsync($"/api/peers/{otherId}/jobs", new { workload = new { type = "bundle" } });
+        var peerId = await Server.RegisterAsync(Peer);
+        var otherId = await Server.RegisterAsync(other, "other");
+        using var created = await Server.Api.PostAsJsonAsync($"/api/peers/{otherId}/jobs", new { workload = new { type = "bundle" } });
         using var body = JsonDocument.Parse(await created.Content.ReadAsStringAsync());
 
-        using var response = await _server.Api.GetAsync($"/api/peers/{peerId}/jobs/{body.RootElement.GetProperty("id").GetString()}");
+        using var response = await Server.Api.GetAsync($"/api/peers/{peerId}/jobs/{body.RootElement.GetProperty("id").GetString()}");
 
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
     }
@@ -117,31 +106,31 @@ public sealed class ManagementApiTests : IAsyncLifetime
     [Fact]
     public async Task Deleting_an_unfinished_job_cancels_it_and_a_second_delete_conflicts()
     {
-        var peerId = await _server.RegisterAsync(_peer);
+        var peerId = await Server.RegisterAsync(Peer);
         var jobId = await CreateJobAsync(peerId);
 
-        using var cancelled = await _server.Api.DeleteAsync($"/api/peers/{peerId}/jobs/{jobId}");
-        using var again = await _server.Api.DeleteAsync($"/api/peers/{peerId}/jobs/{jobId}");
+        using var cancelled = await Server.Api.DeleteAsync($"/api/peers/{peerId}/jobs/{jobId}");
+        using var again = await Server.Api.DeleteAsync($"/api/peers/{peerId}/jobs/{jobId}");
 
         Assert.Equal(HttpStatusCode.OK, cancelled.StatusCode);
         using var body = JsonDocument.Parse(await cancelled.Content.ReadAsStringAsync());
         Assert.Equal("cancelled", body.RootElement.GetProperty("status").GetString());
         await AssertProblemAsync(again, HttpStatusCode.Conflict, "is cancelled");
-        using var unknown = await _server.Api.DeleteAsync($"/api/peers/{peerId}/jobs/{Guid.NewGuid()}");
+        using var unknown = await Server.Api.DeleteAsync($"/api/peers/{peerId}/jobs/{Guid.NewGuid()}");
         await AssertProblemAsync(unknown, HttpStatusCode.NotFound, "has no job");
     }
 
     [Fact]
     public async Task The_job_list_pages_newest_first_and_tells_the_total()
     {
-        var peerId = await _server.RegisterAsync(_peer);
+        var peerId = await Server.RegisterAsync(Peer);
         var ids = new List<string>();
         for (var i = 0; i < 5; i++)
         {
             ids.Add(await CreateJobAsync(peerId));
         }
 
-        using var page = await _server.Api.GetAsync($"/api/peers/{peerId}/jobs?limit=2&offset=1");
+        using var page = await Server.Api.GetAsync($"/api/peers/{peerId}/jobs?limit=2&offset=1");
 
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
         Assert.Equal("5", page.Headers.GetValues("X-Total-Count").Single());
@@ -156,16 +145,16 @@ public sealed class ManagementApiTests : IAsyncLifetime
     [InlineData("limit=ten")]
     public async Task A_bad_page_answers_400(string query)
     {
-        var peerId = await _server.RegisterAsync(_peer);
+        var peerId = await Server.RegisterAsync(Peer);
 
-        using var response = await _server.Api.GetAsync($"/api/peers/{peerId}/jobs?{query}");
+        using var response = await Server.Api.GetAsync($"/api/peers/{peerId}/jobs?{query}");
 
         await AssertProblemAsync(response, HttpStatusCode.BadRequest, "limit must be");
     }
 
     private async Task<string> CreateJobAsync(string peerId)
     {
-        using var created = await _server.Api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new { workload = new { type = "bundle" } });
+        using var created = await Server.Api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new { workload = new { type = "bundle" } });
         created.EnsureSuccessStatusCode();
         using var body = JsonDocument.Parse(await created.Content.ReadAsStringAsync());
         return body.RootElement.GetProperty("id").GetString()!;

@@ -25,8 +25,8 @@ public sealed class ManagementMetrics
         ArgumentNullException.ThrowIfNull(meterFactory);
         var meter = meterFactory.Create(MeterName);
         _connectedPeers = meter.CreateUpDownCounter<long>("reactive_management.peers.connected", "{peer}", "Peers with an open Job stream.");
-        _heartbeatsSent = meter.CreateCounter<long>("reactive_management.heartbeats.sent", "{heartbeat}", "Heartbeats written to Job streams.");
-        _jobsSent = meter.CreateCounter<long>("reactive_management.jobs.sent", "{job}", "Jobs written to Job streams.");
+        _heartbeatsSent = meter.CreateCounter<long>("reactive_management.heartbeats.sent", "{heartbeat}", "Heartbeats handed to Job stream writers.");
+        _jobsSent = meter.CreateCounter<long>("reactive_management.jobs.sent", "{job}", "Jobs handed to Job stream writers (a redelivery counts again).");
         _jobsCreated = meter.CreateCounter<long>("reactive_management.jobs.created", "{job}", "Jobs created.");
         _jobsCompleted = meter.CreateCounter<long>("reactive_management.jobs.completed", "{job}", "Jobs answered by their peer, by state.");
         _streamsRefused = meter.CreateCounter<long>("reactive_management.streams.refused", "{stream}", "Job streams refused at the handshake, by gRPC status.");
