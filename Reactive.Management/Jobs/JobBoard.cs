@@ -275,19 +275,16 @@ public sealed class JobBoard : IDisposable
 
     private void ArmDeadline(Job job)
     {
-        var (due, state) = job.State switch
-        {
-            JobState.Pending => (job.CreatedAt + _timeouts.PendingTimeToLive, JobState.Pending),
-            JobState.Sent => ((job.SentAt ?? job.CreatedAt) + _timeouts.AnswerTimeout, JobState.Sent),
-            _ => (default(DateTimeOffset), job.State),
-        };
         if (job.IsFinished)
         {
             return;
         }
 
+        var due = job.State == JobState.Pending
+            ? job.CreatedAt + _timeouts.PendingTimeToLive
+            : (job.SentAt ?? job.CreatedAt) + _timeouts.AnswerTimeout;
         var deadline = Observable.Timer(due, _scheduler)
-            .SelectMany(_ => Observable.FromAsync(ct => ExpireAsync(job.Id, state, ct)))
+            .SelectMany(_ => Observable.FromAsync(ct => ExpireAsync(job.Id, job.State, ct)))
             .Subscribe(_ => { }, error => Log.DeadlineFailed(_logger, job.Id, error));
         _deadlines.AddOrUpdate(job.Id, _ => [deadline], (_, existing) =>
         {
