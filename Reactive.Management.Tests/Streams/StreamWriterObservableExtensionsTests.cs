@@ -66,7 +66,7 @@ public class StreamWriterObservableExtensionsTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => writing);
         Assert.False(writer.HasPendingWrite);
         Assert.Equal([1], writer.Started);
-        Assert.False(source.HasObservers, "the source must be unsubscribed");
+        await Eventually.TrueAsync(() => !source.HasObservers, "the source to be unsubscribed");
     }
 
     [Fact]
@@ -100,7 +100,7 @@ public class StreamWriterObservableExtensionsTests
         var error = await Assert.ThrowsAsync<IOException>(() => writing);
         Assert.Equal("connection reset", error.Message);
         Assert.Equal([1], writer.Started);
-        Assert.False(source.HasObservers);
+        await Eventually.TrueAsync(() => !source.HasObservers, "the source to be unsubscribed");
     }
 
     [Fact]

@@ -40,6 +40,9 @@ internal static partial class Log
     public static partial void ResponseDropped(ILogger logger, string peerId, string jobId, string outcome);
 
 
+    [LoggerMessage(303, LogLevel.Error, "An answer of peer {PeerId} could not be recorded; ending its stream so that the job is sent and answered again")]
+    public static partial void AnswerNotRecorded(ILogger logger, string peerId, Exception exception);
+
     // 4xx: jobs.
     [LoggerMessage(400, LogLevel.Information, "Job {JobId} created for peer {PeerId} ({State})")]
     public static partial void JobCreated(ILogger logger, Guid jobId, string peerId, string state);

@@ -73,7 +73,8 @@ internal sealed class JobStreamHandler(
         {
             // The call ended (client gone, deadline) or the host is stopping: whatever the write threw then
             // (cancellation, a reset stream) is the end of the call, not a server failure.
-            if (lifetime.ApplicationStopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+            // The host stopping wins over the connection closing with it: tell the peer to reconnect elsewhere.
+            if (lifetime.ApplicationStopping.IsCancellationRequested)
             {
                 reason = "host stopping";
                 Log.StreamStoppedByHost(logger, peer.Id);
@@ -191,15 +192,20 @@ internal sealed class JobStreamHandler(
                 .ToTask(streamEnd.Token)
                 .ConfigureAwait(false);
         }
-        catch (Exception exception) when (exception is not RpcException && streamEnd.IsCancellationRequested)
+        catch (OperationCanceledException) when (streamEnd.IsCancellationRequested)
         {
-            // The call ended (client gone, deadline) or the host is stopping: whatever the write threw then
-            // (cancellation, a reset stream) is the end of the call, not a server failure.
             // The stream is ending anyway.
         }
         catch (Exception exception) when (exception is IOException or RpcException or InvalidOperationException)
         {
             // The request side broke (client reset, connection lost): the call is over.
+            await streamEnd.CancelAsync().ConfigureAwait(false);
+        }
+        catch (Exception exception)
+        {
+            // An answer could not be recorded (the store failed). End the stream: the job is still "sent", so the
+            // peer's next stream gets it again and its answer comes again. Nothing is lost.
+            Log.AnswerNotRecorded(logger, peer.Id, exception);
             await streamEnd.CancelAsync().ConfigureAwait(false);
         }
     }
