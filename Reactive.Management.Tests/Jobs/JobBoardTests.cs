@@ -78,6 +78,36 @@ public sealed class JobBoardTests : IDisposable
     }
 
     [Fact]
+    public async Task A_stream_without_room_leaves_jobs_in_the_store_and_takes_them_oldest_first_as_writes_make_room()
+    {
+        var channel = _hub.CreateChannel(_peer.Key, capacity: 2);
+        var published = new List<JobRequest>();
+        var roomFreed = 0;
+        using var jobs = channel.Jobs.Subscribe(published.Add);   // a peer that reads nothing: no job is reported written
+        using var room = channel.RoomFreed.Subscribe(_ => roomFreed++);
+        _hub.Register(channel);
+
+        var created = new List<Job>();
+        for (var i = 0; i < 5; i++)
+        {
+            created.Add(await _board.CreateAsync(_peer, new BundleParameters { LogFileCount = i }));
+        }
+
+        Assert.Equal([JobState.Sent, JobState.Sent, JobState.Pending, JobState.Pending, JobState.Pending], created.Select(job => job.State));
+        Assert.Equal(2, published.Count);
+        Assert.Equal(2, channel.Unwritten);
+
+        channel.JobWritten();
+        Assert.Equal(1, roomFreed);
+        await _board.DeliverPendingAsync(channel);
+
+        Assert.Equal(created.Take(3).Select(job => job.ToRequest().ID), published.Select(request => request.ID));
+        Assert.Equal(JobState.Pending, (await _board.FindAsync(created[3].Id))!.State);
+        Assert.Equal(JobState.Pending, (await _board.FindAsync(created[4].Id))!.State);
+        channel.Dispose();
+    }
+
+    [Fact]
     public async Task A_job_is_written_at_most_once_per_stream()
     {
         var (channel, received) = await ConnectAsync(_peer);
@@ -324,7 +354,11 @@ public sealed class JobBoardTests : IDisposable
     {
         var channel = _hub.CreateChannel(peer.Key);
         var received = new List<JobRequest>();
-        channel.Jobs.Subscribe(received.Add);
+        channel.Jobs.Subscribe(request =>
+        {
+            received.Add(request);
+            channel.JobWritten();
+        });
         _hub.Register(channel);
         await _board.DeliverPendingAsync(channel);
         return (channel, received);

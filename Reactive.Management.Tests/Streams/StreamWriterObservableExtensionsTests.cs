@@ -1,5 +1,6 @@
 using System.Reactive.Linq;
 using System.Reactive.Subjects;
+using Microsoft.Reactive.Testing;
 using Reactive.Management.Streams;
 using Reactive.Management.Tests.TestSupport;
 using Xunit;
@@ -147,5 +148,90 @@ public class StreamWriterObservableExtensionsTests
             var own = writer.Written.Where(value => value / 1000 == producer).ToList();
             Assert.Equal(own.Order(), own);
         }
+    }
+
+    [Fact]
+    public async Task Skippable_items_are_dropped_while_a_write_is_pending_so_at_most_one_is_ever_queued()
+    {
+        var writer = new ScriptedStreamWriter<string>(completeAtOnce: false);
+        var source = new Subject<string>();
+        var skipped = new List<string>();
+        var policy = new StreamWritePolicy<string> { SkipWhileBusy = item => item.StartsWith("heartbeat", StringComparison.Ordinal), Skipped = skipped.Add };
+        var writing = source.WriteAllAsync(writer, policy, CancellationToken.None);
+
+        source.OnNext("heartbeat 1");   // nothing pending: written
+        source.OnNext("heartbeat 2");   // a write is pending: dropped
+        source.OnNext("job 1");         // never dropped: waits
+        source.OnNext("heartbeat 3");   // dropped
+        for (var i = 4; i < 1000; i++)
+        {
+            source.OnNext($"heartbeat {i}");
+        }
+
+        Assert.Equal(["heartbeat 1"], writer.Started);
+        Assert.Equal(998, skipped.Count);
+        Assert.DoesNotContain("heartbeat 1", skipped);
+
+        writer.CompletePending();
+        await Eventually.TrueAsync(() => writer.Started.Count == 2, "the job's write to start");
+        writer.CompletePending();
+        await Eventually.TrueAsync(() => !writer.HasPendingWrite && writer.Written.Count == 2, "the job to be written");
+
+        // Idle again: the next heartbeat goes out.
+        source.OnNext("heartbeat 1000");
+        writer.CompletePending();
+        source.OnCompleted();
+        await writing;
+        Assert.Equal(["heartbeat 1", "job 1", "heartbeat 1000"], writer.Written);
+    }
+
+    [Fact]
+    public async Task A_write_pending_past_its_limit_is_cancelled_and_ends_the_stream_as_stuck()
+    {
+        var clock = new TestScheduler();
+        var writer = new ScriptedStreamWriter<int>(completeAtOnce: false);
+        var source = new Subject<int>();
+        var policy = new StreamWritePolicy<int> { StuckWriteTimeout = TimeSpan.FromSeconds(30), Scheduler = clock };
+        var writing = source.WriteAllAsync(writer, policy, CancellationToken.None);
+        source.OnNext(1);
+        source.OnNext(2);
+
+        clock.AdvanceTo(VirtualTime.Seconds(30) - 1);
+        Assert.True(writer.HasPendingWrite, "one tick before the limit the write still waits");
+        Assert.False(writing.IsCompleted);
+
+        clock.AdvanceTo(VirtualTime.Seconds(30));
+
+        var error = await Assert.ThrowsAsync<StuckWriteException>(() => writing);
+        Assert.Equal(TimeSpan.FromSeconds(30), error.Limit);
+        Assert.IsAssignableFrom<OperationCanceledException>(error.InnerException);
+        Assert.False(writer.HasPendingWrite);
+        Assert.Equal([1], writer.Started);
+        await Eventually.TrueAsync(() => !source.HasObservers, "the source to be unsubscribed");
+    }
+
+    [Fact]
+    public async Task Each_write_gets_its_own_limit_counted_from_its_start()
+    {
+        var clock = new TestScheduler();
+        var writer = new ScriptedStreamWriter<int>(completeAtOnce: false);
+        var source = new Subject<int>();
+        var policy = new StreamWritePolicy<int> { StuckWriteTimeout = TimeSpan.FromSeconds(30), Scheduler = clock };
+        var writing = source.WriteAllAsync(writer, policy, CancellationToken.None);
+        source.OnNext(1);
+        source.OnNext(2);
+
+        // The first write takes 20 s; the second starts then and may take until 50 s.
+        clock.AdvanceTo(VirtualTime.Seconds(20));
+        writer.CompletePending();
+        await Eventually.TrueAsync(() => writer.Started.Count == 2, "the second write to start");
+        clock.AdvanceTo(VirtualTime.Seconds(49));
+        Assert.False(writing.IsCompleted, "the second write is within its own 30 s");
+        writer.CompletePending();
+        source.OnCompleted();
+
+        await writing;
+        clock.AdvanceTo(VirtualTime.Seconds(120));
+        Assert.Equal([1, 2], writer.Written);
     }
 }

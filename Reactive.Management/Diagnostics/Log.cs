@@ -22,6 +22,9 @@ internal static partial class Log
     [LoggerMessage(104, LogLevel.Information, "Job stream of peer {PeerId} ended because the host is stopping")]
     public static partial void StreamStoppedByHost(ILogger logger, string peerId);
 
+    [LoggerMessage(105, LogLevel.Warning, "Job stream of peer {PeerId} reset: a write was still pending after {Limit} (the peer stopped reading); its unanswered jobs wait for its next stream")]
+    public static partial void StreamStuck(ILogger logger, string peerId, TimeSpan limit);
+
     // 2xx: handshake refusals.
     [LoggerMessage(200, LogLevel.Warning, "Job stream refused ({StatusCode}): {Detail}; peer key {PeerKey}")]
     public static partial void HandshakeRefused(ILogger logger, StatusCode statusCode, string detail, string peerKey);
@@ -38,7 +41,6 @@ internal static partial class Log
 
     [LoggerMessage(301, LogLevel.Warning, "Dropped the answer of peer {PeerId} to job {JobId}: {Outcome}")]
     public static partial void ResponseDropped(ILogger logger, string peerId, string jobId, string outcome);
-
 
     [LoggerMessage(303, LogLevel.Error, "An answer of peer {PeerId} could not be recorded; ending its stream so that the job is sent and answered again")]
     public static partial void AnswerNotRecorded(ILogger logger, string peerId, Exception exception);
@@ -65,4 +67,14 @@ internal static partial class Log
 
     [LoggerMessage(502, LogLevel.Warning, "The server key file {Path} is readable by others ({Mode}); restrict it to its owner (chmod 600)")]
     public static partial void ServerKeyFileTooOpen(ILogger logger, string path, UnixFileMode mode);
+
+    // 6xx: HTTP API access.
+    [LoggerMessage(600, LogLevel.Warning, "The HTTP API is reachable beyond loopback ({Addresses}) and Management:ApiToken is not set. Generated API token for this run (send it as 'Authorization: Bearer <token>'): {Token}")]
+    public static partial void ApiTokenGenerated(ILogger logger, string addresses, string token);
+
+    [LoggerMessage(601, LogLevel.Warning, "Refused an HTTP API request without a valid bearer token: {Method} {Path} from {RemoteAddress}")]
+    public static partial void ApiRequestUnauthorized(ILogger logger, string method, string path, string? remoteAddress);
+
+    [LoggerMessage(602, LogLevel.Warning, "Refused a job for peer {PeerId}: more than {JobsPerSecond} jobs a second (burst {Burst})")]
+    public static partial void JobCreationRateLimited(ILogger logger, string peerId, int jobsPerSecond, int burst);
 }

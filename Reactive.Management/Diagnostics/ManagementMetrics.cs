@@ -18,6 +18,9 @@ public sealed class ManagementMetrics
     private readonly Counter<long> _streamsRefused;
     private readonly Counter<long> _writeFailures;
     private readonly Histogram<double> _streamDuration;
+    private readonly Counter<long> _heartbeatsSkipped;
+    private readonly Counter<long> _streamsStuck;
+    private readonly Counter<long> _apiRefused;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>.</summary>
     public ManagementMetrics(IMeterFactory meterFactory)
@@ -25,13 +28,16 @@ public sealed class ManagementMetrics
         ArgumentNullException.ThrowIfNull(meterFactory);
         var meter = meterFactory.Create(MeterName);
         _connectedPeers = meter.CreateUpDownCounter<long>("reactive_management.peers.connected", "{peer}", "Peers with an open Job stream.");
-        _heartbeatsSent = meter.CreateCounter<long>("reactive_management.heartbeats.sent", "{heartbeat}", "Heartbeats handed to Job stream writers.");
-        _jobsSent = meter.CreateCounter<long>("reactive_management.jobs.sent", "{job}", "Jobs handed to Job stream writers (a redelivery counts again).");
+        _heartbeatsSent = meter.CreateCounter<long>("reactive_management.heartbeats.sent", "{heartbeat}", "Heartbeats written to Job streams.");
+        _jobsSent = meter.CreateCounter<long>("reactive_management.jobs.sent", "{job}", "Jobs written to Job streams (a redelivery counts again).");
         _jobsCreated = meter.CreateCounter<long>("reactive_management.jobs.created", "{job}", "Jobs created.");
-        _jobsCompleted = meter.CreateCounter<long>("reactive_management.jobs.completed", "{job}", "Jobs answered by their peer, by state.");
+        _jobsCompleted = meter.CreateCounter<long>("reactive_management.jobs.completed", "{job}", "Jobs finished, by state: succeeded, failed, timed_out, cancelled.");
         _streamsRefused = meter.CreateCounter<long>("reactive_management.streams.refused", "{stream}", "Job streams refused at the handshake, by gRPC status.");
-        _writeFailures = meter.CreateCounter<long>("reactive_management.writes.failed", "{write}", "Job streams ended by a failed write.");
-        _streamDuration = meter.CreateHistogram<double>("reactive_management.stream.duration", "s", "How long Job streams stayed open.");
+        _writeFailures = meter.CreateCounter<long>("reactive_management.writes.failed", "{write}", "Job streams ended by a failed write (stuck writes included).");
+        _streamDuration = meter.CreateHistogram<double>("reactive_management.stream.duration", "s", "How long Job streams stayed open, by how they ended.");
+        _heartbeatsSkipped = meter.CreateCounter<long>("reactive_management.heartbeats.skipped", "{heartbeat}", "Heartbeats not queued because a write to the stream was still pending.");
+        _streamsStuck = meter.CreateCounter<long>("reactive_management.streams.stuck", "{stream}", "Job streams reset because a write stayed pending past StuckWriteTimeout.");
+        _apiRefused = meter.CreateCounter<long>("reactive_management.api.refused", "{request}", "HTTP API requests refused, by reason (unauthorized, rate_limited).");
     }
 
     internal void StreamOpened() => _connectedPeers.Add(1);
@@ -58,6 +64,16 @@ public sealed class ManagementMetrics
     }
 
     internal void WriteFailed() => _writeFailures.Add(1);
+
+    internal void HeartbeatSkipped() => _heartbeatsSkipped.Add(1);
+
+    internal void StreamStuck()
+    {
+        _streamsStuck.Add(1);
+        _writeFailures.Add(1);
+    }
+
+    internal void ApiRefused(string reason) => _apiRefused.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
     internal void JobCreated() => _jobsCreated.Add(1);
 

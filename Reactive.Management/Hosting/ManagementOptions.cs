@@ -55,6 +55,47 @@ public sealed class ManagementOptions
     /// <summary>A job not even sent within this time after its creation becomes <c>timed_out</c>. Default 24 h; must be positive.</summary>
     public TimeSpan PendingTimeToLive { get; set; } = TimeSpan.FromHours(24);
 
+    /// <summary>
+    /// A write to a Job stream still pending this long means the peer has stopped reading (HTTP/2 flow control holds
+    /// the write): the stream is reset and its unanswered jobs wait for the peer's next stream. Default 60 s; more than
+    /// 0 and at most 1 h.
+    /// </summary>
+    public TimeSpan StuckWriteTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// How many jobs one Job stream holds in memory waiting for their write. Further jobs of a peer that reads slowly
+    /// wait in the store and go out as writes complete. Default 16; 1 to 10,000.
+    /// </summary>
+    public int MaxQueuedJobsPerStream { get; set; } = Jobs.PeerJobChannel.DefaultCapacity;
+
+    /// <summary>
+    /// The largest message a peer may send, in bytes; a larger one ends its stream with <c>ResourceExhausted</c>.
+    /// Default 1 MiB (an answer's reason is kept to 4 KiB anyway); 1 KiB to 16 MiB.
+    /// </summary>
+    public int MaxMessageSize { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// How many Job streams the host keeps open at once; a further peer is refused with <c>ResourceExhausted</c> (a
+    /// connected peer's new stream, which replaces its old one, is always let in). Default 20,000; at least 1.
+    /// </summary>
+    public int MaxConcurrentStreams { get; set; } = 20_000;
+
+    /// <summary>
+    /// Jobs the HTTP API creates per second, over all peers (a token bucket); beyond it the API answers 429 with
+    /// <c>Retry-After</c>. Default 100; at least 1.
+    /// </summary>
+    public int MaxJobsPerSecond { get; set; } = 100;
+
+    /// <summary>How many jobs the API may create at once before <see cref="MaxJobsPerSecond"/> applies. Default 200; at least 1.</summary>
+    public int JobCreationBurst { get; set; } = 200;
+
+    /// <summary>
+    /// The bearer token the HTTP API (<c>/api</c>) requires (<c>Authorization: Bearer …</c>). When unset and the host
+    /// listens on any address beyond loopback, a token is generated at start and printed once (log event 600); when
+    /// unset and the host listens on loopback only, the API is open. At least 16 characters when set.
+    /// </summary>
+    public string? ApiToken { get; set; }
+
     /// <summary>The accepted values of <see cref="Store"/>.</summary>
     public static class StoreKinds
     {

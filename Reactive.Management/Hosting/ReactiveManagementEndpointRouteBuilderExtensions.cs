@@ -10,8 +10,9 @@ namespace Microsoft.AspNetCore.Builder;
 public static class ReactiveManagementEndpointRouteBuilderExtensions
 {
     /// <summary>
-    /// Maps <c>management.ManagementService</c> (gRPC: <c>Job</c>, <c>GetServerKey</c>, <c>isHealthy</c>) and the
-    /// HTTP API under <c>/api</c> (<c>/api/peers</c>, <c>/api/peers/{peerId}/jobs</c>).
+    /// Maps <c>management.ManagementService</c> (gRPC: <c>Job</c>, <c>GetServerKey</c>, <c>isHealthy</c>), the
+    /// HTTP API under <c>/api</c> (<c>/api/peers</c>, <c>/api/peers/{peerId}/jobs</c>; bearer token when the host
+    /// listens beyond loopback) and the health check at <c>/healthz</c> (open, for probes).
     /// </summary>
     /// <returns>A builder that applies conventions (authorization, rate limits, …) to every mapped endpoint.</returns>
     /// <exception cref="InvalidOperationException"><c>AddReactiveManagement()</c> was not called.</exception>
@@ -26,6 +27,7 @@ public static class ReactiveManagementEndpointRouteBuilderExtensions
 
         var grpc = endpoints.MapGrpcService<ManagementGrpcService>();
         var api = endpoints.MapGroup("/api").MapManagementApi();
+        endpoints.MapHealthChecks("/healthz");
         return new CompositeEndpointConventionBuilder([grpc, api]);
     }
 

@@ -1,9 +1,11 @@
 using System.Reactive.Concurrency;
+using Grpc.AspNetCore.Server;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Reactive.Management.Diagnostics;
 using Reactive.Management.Hosting;
+using Reactive.Management.Hosting.Api;
 using Reactive.Management.Hosting.Internal;
 using Reactive.Management.Jobs;
 using Reactive.Management.Peers;
@@ -15,9 +17,9 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class ReactiveManagementServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the management server's services: gRPC, options bound from the <c>Management</c> section and
-    /// validated at start, the server key, the peer registry and job store (SQLite by default), the job hub and
-    /// board, and metrics.
+    /// Adds the management server's services: gRPC (with <c>Management:MaxMessageSize</c>), options bound from the
+    /// <c>Management</c> section and validated at start, the server key, the peer registry and job store (SQLite by
+    /// default), the job hub and board, the API's access rule and job rate limit, a health check and metrics.
     /// Then call <c>MapReactiveManagement()</c> on the application.
     /// </summary>
     /// <param name="services">The application's services.</param>
@@ -26,7 +28,10 @@ public static class ReactiveManagementServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         services.AddGrpc();
+        services.AddOptions<GrpcServiceOptions<ManagementGrpcService>>()
+            .Configure<IOptions<ManagementOptions>>((grpc, management) => grpc.MaxReceiveMessageSize = management.Value.MaxMessageSize);
         services.AddMetrics();
+        services.AddHealthChecks().AddCheck<ManagementHealthCheck>("reactive_management");
         var optionsBuilder = services.AddOptions<ManagementOptions>().BindConfiguration(ManagementOptions.SectionName).ValidateOnStart();
         if (configure is not null)
         {
@@ -55,6 +60,8 @@ public static class ReactiveManagementServiceCollectionExtensions
             Options(sp).ServerKeyPath,
             sp.GetRequiredService<ILogger<ServerIdentity>>()));
         services.TryAddSingleton<JobStreamHandler>();
+        services.TryAddSingleton<ApiAccess>();
+        services.TryAddSingleton<JobCreationLimiter>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Hosting.IHostedService, ManagementStartup>());
         return new ReactiveManagementBuilder(services);
     }

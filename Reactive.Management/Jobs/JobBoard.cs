@@ -173,7 +173,10 @@ public sealed class JobBoard : IDisposable
         }
     }
 
-    /// <summary>Sends the peer's unfinished jobs, oldest first, on a stream that just opened.</summary>
+    /// <summary>
+    /// Sends the peer's unfinished jobs, oldest first, on a stream that just opened or that has room again; jobs the
+    /// stream already carried are skipped, and those beyond its room stay in the store.
+    /// </summary>
     internal async Task DeliverPendingAsync(PeerJobChannel channel, CancellationToken cancellationToken = default)
     {
         foreach (var job in await _store.ListUnfinishedAsync(channel.Peer, cancellationToken).ConfigureAwait(false))
@@ -239,6 +242,13 @@ public sealed class JobBoard : IDisposable
             return null;
         }
 
+        if (!channel.HasRoom())
+        {
+            // The stream has its fill of unwritten jobs (its peer reads slowly or not at all): the job waits in the
+            // store, and the stream comes back for it when a write makes room.
+            return null;
+        }
+
         if (job.State == JobState.Pending)
         {
             // Stored as sent before it is written: the peer's answer can arrive sooner than a later store write,
@@ -263,7 +273,8 @@ public sealed class JobBoard : IDisposable
         }
 
         // A job already sent goes out again on a new stream (after a reconnect or a restart); its answer deadline
-        // still counts from the first send.
+        // still counts from the first send. A job refused here for lack of room is stored as sent and goes out when
+        // the stream comes back for it.
         if (!channel.TryPublishOnce(job.Id, job.ToRequest()))
         {
             return null;

@@ -16,7 +16,10 @@ public sealed class JobHub
     public bool IsConnected(WireGuardPublicKey peer) => _channels.ContainsKey(peer);
 
     /// <summary>Creates a channel for a new stream of <paramref name="peer"/>, not yet registered.</summary>
-    public PeerJobChannel CreateChannel(WireGuardPublicKey peer) => new(this, peer ?? throw new ArgumentNullException(nameof(peer)));
+    /// <param name="peer">The peer whose stream it is.</param>
+    /// <param name="capacity">How many published jobs may wait for their write at once (see <see cref="PeerJobChannel.Capacity"/>).</param>
+    public PeerJobChannel CreateChannel(WireGuardPublicKey peer, int capacity = PeerJobChannel.DefaultCapacity) =>
+        new(this, peer ?? throw new ArgumentNullException(nameof(peer)), capacity);
 
     /// <summary>
     /// Makes <paramref name="channel"/> the peer's current one. A previous channel of the same peer is

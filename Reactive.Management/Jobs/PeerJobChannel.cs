@@ -1,3 +1,4 @@
+using System.Reactive;
 using System.Reactive.Linq;
 using System.Reactive.Subjects;
 using Reactive.Management.Crypto;
@@ -10,32 +11,55 @@ namespace Reactive.Management.Jobs;
 /// subscribes to and the job board publishes to.
 /// </summary>
 /// <remarks>
-/// Publishing is serialized (a synchronized subject), so jobs from concurrent callers reach the pipeline
+/// <para>Publishing is serialized (a synchronized subject), so jobs from concurrent callers reach the pipeline
 /// one at a time. <see cref="Jobs"/> completes when a newer stream of the same peer replaces this one or the
-/// channel is disposed.
+/// channel is disposed.</para>
+/// <para>At most <see cref="Capacity"/> published jobs wait for their write at once: a peer that stops reading
+/// holds no more than that in memory. A job refused for lack of room stays in the store; <see cref="RoomFreed"/>
+/// tells the stream to look there again once a write has made room.</para>
 /// </remarks>
 public sealed class PeerJobChannel : IDisposable
 {
+    /// <summary>The default of <see cref="Capacity"/>.</summary>
+    public const int DefaultCapacity = 16;
+
     private readonly ISubject<JobRequest> _jobs = Subject.Synchronize(new Subject<JobRequest>());
+    private readonly ISubject<Unit> _roomFreed = Subject.Synchronize(new Subject<Unit>());
     private readonly JobHub _hub;
     private readonly Lock _deliveryGate = new();
     private readonly HashSet<Guid> _delivered = [];
     private int _completed;
+    private int _unwritten;
+    private int _deferred;
 
-    internal PeerJobChannel(JobHub hub, WireGuardPublicKey peer)
+    internal PeerJobChannel(JobHub hub, WireGuardPublicKey peer, int capacity)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         _hub = hub;
         Peer = peer;
+        Capacity = capacity;
     }
 
     /// <summary>The peer this channel belongs to.</summary>
     public WireGuardPublicKey Peer { get; }
 
+    /// <summary>How many published jobs may wait for their write at once.</summary>
+    public int Capacity { get; }
+
     /// <summary>The jobs for this stream, as they are published. Hot: subscribe before registering.</summary>
     public IObservable<JobRequest> Jobs => _jobs.AsObservable();
 
+    /// <summary>
+    /// Fires when a write made room after a job was refused for lack of it: the stream should deliver from the store
+    /// again. Completes with the channel.
+    /// </summary>
+    public IObservable<Unit> RoomFreed => _roomFreed.AsObservable();
+
     /// <summary>Whether a newer stream of the same peer took over.</summary>
     public bool IsReplaced { get; private set; }
+
+    /// <summary>Published jobs not yet reported written.</summary>
+    public int Unwritten => Volatile.Read(ref _unwritten);
 
     /// <summary>Whether this stream already carried the job.</summary>
     internal bool HasCarried(Guid jobId)
@@ -47,21 +71,49 @@ public sealed class PeerJobChannel : IDisposable
     }
 
     /// <summary>
+    /// Whether a job published now would find room. When it would not, <see cref="RoomFreed"/> fires once room is
+    /// made.
+    /// </summary>
+    internal bool HasRoom()
+    {
+        if (Volatile.Read(ref _unwritten) < Capacity)
+        {
+            return true;
+        }
+
+        // Ask for the wake-up first, then look again: a write that settled in between must not be missed.
+        Volatile.Write(ref _deferred, 1);
+        return Volatile.Read(ref _unwritten) < Capacity;
+    }
+
+    /// <summary>
     /// Publishes a job to the stream unless this stream already carried it (a job is written at most once
-    /// per stream, however many paths deliver it) or the channel is complete.
+    /// per stream, however many paths deliver it), the channel is complete, or it has no room.
     /// </summary>
     /// <returns>true when the job was published now.</returns>
     internal bool TryPublishOnce(Guid jobId, JobRequest job)
     {
         lock (_deliveryGate)
         {
-            if (Volatile.Read(ref _completed) != 0 || !_delivered.Add(jobId))
+            if (Volatile.Read(ref _completed) != 0 || _delivered.Contains(jobId) || !HasRoom())
             {
                 return false;
             }
 
+            _delivered.Add(jobId);
+            Interlocked.Increment(ref _unwritten);
             _jobs.OnNext(job);
             return true;
+        }
+    }
+
+    /// <summary>Reports that one published job has been written (or dropped with the stream).</summary>
+    public void JobWritten()
+    {
+        var left = Interlocked.Decrement(ref _unwritten);
+        if (left < Capacity && Interlocked.Exchange(ref _deferred, 0) == 1 && Volatile.Read(ref _completed) == 0)
+        {
+            _roomFreed.OnNext(Unit.Default);
         }
     }
 
@@ -83,6 +135,7 @@ public sealed class PeerJobChannel : IDisposable
         if (Interlocked.Exchange(ref _completed, 1) == 0)
         {
             _jobs.OnCompleted();
+            _roomFreed.OnCompleted();
         }
     }
 }

@@ -10,6 +10,31 @@ namespace Reactive.Management.Streams;
 /// </summary>
 public static class JobStreamPipeline
 {
+    /// <summary>
+    /// Whether a sealed message is a heartbeat: an empty <see cref="JobRequest"/> seals to a body of exactly
+    /// <see cref="NaClBox.Overhead"/> bytes (nonce and tag), and every job is longer (its ID alone is 16 bytes).
+    /// </summary>
+    public static bool IsSealedHeartbeat(EncryptedMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return message.Body.Length == NaClBox.Overhead;
+    }
+
+    /// <summary>
+    /// How a Job stream writes: a heartbeat is skipped while any write is pending (queued data keeps a proxy just as
+    /// busy), and a write pending for <paramref name="stuckWriteTimeout"/> ends the stream.
+    /// </summary>
+    /// <param name="stuckWriteTimeout">How long one write may stay pending.</param>
+    /// <param name="scheduler">Times <paramref name="stuckWriteTimeout"/>.</param>
+    /// <param name="heartbeatSkipped">Called for each skipped heartbeat; null for none.</param>
+    public static StreamWritePolicy<EncryptedMessage> WritePolicy(TimeSpan stuckWriteTimeout, IScheduler scheduler, Action? heartbeatSkipped = null) => new()
+    {
+        SkipWhileBusy = IsSealedHeartbeat,
+        Skipped = heartbeatSkipped is null ? null : _ => heartbeatSkipped(),
+        StuckWriteTimeout = stuckWriteTimeout,
+        Scheduler = scheduler ?? throw new ArgumentNullException(nameof(scheduler)),
+    };
+
     /// <summary>Builds the sequence of encrypted messages a peer's Job stream writes.</summary>
     /// <param name="jobs">The peer's jobs (its <see cref="Jobs.PeerJobChannel.Jobs"/>).</param>
     /// <param name="channel">The stream's encryption, keyed once for this peer.</param>
@@ -26,7 +51,8 @@ public static class JobStreamPipeline
     ///     .Seal(channel)                                                 // NaCl box, precomputed key
     /// </code>
     /// Heartbeats come every <paramref name="heartbeatInterval"/> of silence; a job resets the next one to
-    /// a full interval after it. The sequence completes when <paramref name="jobs"/> does.
+    /// a full interval after it. The sequence completes when <paramref name="jobs"/> does. Write it with
+    /// <see cref="WritePolicy"/> so that a peer that stops reading cannot queue heartbeats without bound.
     /// </remarks>
     public static IObservable<EncryptedMessage> Outgoing(
         IObservable<JobRequest> jobs,

@@ -2,7 +2,11 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Reactive.Management.Crypto;
+using Reactive.Management.Diagnostics;
 using Reactive.Management.Jobs;
 using Reactive.Management.Peers;
 using Reactive.Management.Protocol;
@@ -20,6 +24,7 @@ internal static class ManagementApi
 
     public static RouteGroupBuilder MapManagementApi(this RouteGroupBuilder api)
     {
+        api.AddEndpointFilter(RequireAccessAsync);
         var peers = api.MapGroup("/peers");
         peers.MapPost("/", CreatePeerAsync);
         peers.MapGet("/", ListPeersAsync);
@@ -29,6 +34,24 @@ internal static class ManagementApi
         peers.MapGet("/{peerId}/jobs/{jobId}", GetJobAsync);
         peers.MapDelete("/{peerId}/jobs/{jobId}", CancelJobAsync);
         return api;
+    }
+
+    private static async ValueTask<object?> RequireAccessAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var http = context.HttpContext;
+        var services = http.RequestServices;
+        if (services.GetRequiredService<ApiAccess>().IsAllowed(http.Request))
+        {
+            return await next(context);
+        }
+
+        services.GetRequiredService<ManagementMetrics>().ApiRefused("unauthorized");
+        Log.ApiRequestUnauthorized(services.GetRequiredService<ILogger<ApiAccess>>(), http.Request.Method, http.Request.Path, http.Connection.RemoteIpAddress?.ToString());
+        http.Response.Headers.WWWAuthenticate = "Bearer";
+        return Results.Problem(
+            statusCode: StatusCodes.Status401Unauthorized,
+            title: "Unauthorized",
+            detail: "The API needs 'Authorization: Bearer <token>' with the token of Management:ApiToken (or the one printed at start, log event 600).");
     }
 
     private static async Task<IResult> CreatePeerAsync(HttpRequest request, IPeerRegistry registry, JobHub hub, CancellationToken cancellationToken)
@@ -69,7 +92,16 @@ internal static class ManagementApi
         return peer is null ? PeerNotFound(peerId) : Results.Json(PeerResponse.From(peer, hub), ApiJson.Options);
     }
 
-    private static async Task<IResult> CreateJobAsync(string peerId, HttpRequest request, IPeerRegistry registry, JobBoard board, CancellationToken cancellationToken)
+    private static async Task<IResult> CreateJobAsync(
+        string peerId,
+        HttpContext http,
+        IPeerRegistry registry,
+        JobBoard board,
+        JobCreationLimiter limiter,
+        IOptions<ManagementOptions> options,
+        ManagementMetrics metrics,
+        ILogger<JobBoard> logger,
+        CancellationToken cancellationToken)
     {
         var peer = await registry.FindByIdAsync(peerId, cancellationToken);
         if (peer is null)
@@ -77,7 +109,7 @@ internal static class ManagementApi
             return PeerNotFound(peerId);
         }
 
-        var (body, error) = await ReadAsync<CreateJobRequest>(request, cancellationToken);
+        var (body, error) = await ReadAsync<CreateJobRequest>(http.Request, cancellationToken);
         if (error is not null)
         {
             return error;
@@ -97,6 +129,18 @@ internal static class ManagementApi
         if (parameters.BundleForTime < 0 || parameters.LogFileCount < 0)
         {
             return BadRequest("workload.parameters.bundle_for_time and log_file_count must not be negative.");
+        }
+
+        if (!limiter.TryAcquire())
+        {
+            var settings = options.Value;
+            metrics.ApiRefused("rate_limited");
+            Log.JobCreationRateLimited(logger, peer.Id, settings.MaxJobsPerSecond, settings.JobCreationBurst);
+            http.Response.Headers.RetryAfter = "1";
+            return Results.Problem(
+                statusCode: StatusCodes.Status429TooManyRequests,
+                title: "Too many jobs",
+                detail: $"The API creates at most {settings.MaxJobsPerSecond} jobs a second (bursts of {settings.JobCreationBurst}); retry after a second.");
         }
 
         var job = await board.CreateAsync(peer, new BundleParameters

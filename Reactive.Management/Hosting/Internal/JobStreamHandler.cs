@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Reactive;
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
 using System.Security.Cryptography;
@@ -33,24 +34,54 @@ internal sealed class JobStreamHandler(
 {
     private readonly OutgoingOperator[] _operators = [.. operators];
 
+    private readonly HelloReplayGuard _replays = new();
+    private int _openStreams;
+
     public async Task RunAsync(IAsyncStreamReader<EncryptedMessage> requests, IServerStreamWriter<EncryptedMessage> responses, ServerCallContext context)
     {
         var (peer, channel) = await HandshakeAsync(requests, context.CancellationToken).ConfigureAwait(false);
         using var sealedChannel = channel;
+        var settings = options.CurrentValue;
+        if (!TryAdmit(peer, settings.MaxConcurrentStreams))
+        {
+            throw Refuse(StatusCode.ResourceExhausted, $"the server holds its limit of {settings.MaxConcurrentStreams} Job streams; retry later", peer.Key.ToString());
+        }
 
+        try
+        {
+            await RunAdmittedAsync(peer, sealedChannel, settings, requests, responses, context).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _openStreams);
+        }
+    }
+
+    private async Task RunAdmittedAsync(
+        Peer peer,
+        SealedChannel sealedChannel,
+        ManagementOptions settings,
+        IAsyncStreamReader<EncryptedMessage> requests,
+        IServerStreamWriter<EncryptedMessage> responses,
+        ServerCallContext context)
+    {
         // Headers go out now: a proxy that sees no response at all answers the client with 504.
         await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
 
         using var streamEnd = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
-        var heartbeatInterval = options.CurrentValue.HeartbeatInterval;
+        var httpContext = context.GetHttpContext();
         var opened = Stopwatch.GetTimestamp();
-        var jobs = hub.CreateChannel(peer.Key);
-        var streamContext = new PeerStreamContext(peer, context.GetHttpContext().RequestServices, streamEnd.Token);
+        var jobs = hub.CreateChannel(peer.Key, settings.MaxQueuedJobsPerStream);
+        var streamContext = new PeerStreamContext(peer, httpContext.RequestServices, streamEnd.Token);
 
         // Subscribed before the channel is registered, so no job published to it can be missed.
         var sending = JobStreamPipeline
-            .Outgoing(jobs.Jobs, sealedChannel, heartbeatInterval, scheduler.Scheduler, requests => Extend(requests, streamContext))
-            .WriteTo(responses, streamEnd.Token)
+            .Outgoing(jobs.Jobs, sealedChannel, settings.HeartbeatInterval, scheduler.Scheduler, requests => Extend(requests, streamContext))
+            .WriteTo(
+                new AbortingStreamWriter<EncryptedMessage>(responses, httpContext),
+                JobStreamPipeline.WritePolicy(settings.StuckWriteTimeout, scheduler.Scheduler, metrics.HeartbeatSkipped),
+                streamEnd.Token)
+            .Do(written => CountWritten(written, jobs))
             .LastOrDefaultAsync()
             .ToTask();
         var receiving = ReceiveAnswersAsync(requests, peer, sealedChannel, streamEnd);
@@ -60,14 +91,31 @@ internal sealed class JobStreamHandler(
             Log.StreamReplaced(logger, peer.Id);
         }
 
+        // The peer's unfinished jobs now, and again whenever a write makes room for jobs that had to wait in the store.
+        var delivering = jobs.RoomFreed
+            .StartWith(Unit.Default)
+            .Select(_ => Observable.FromAsync(ct => board.DeliverPendingAsync(jobs, ct)))
+            .Concat()
+            .LastOrDefaultAsync()
+            .ToTask(streamEnd.Token);
+
         metrics.StreamOpened();
-        Log.StreamOpened(logger, peer.Id, peer.Key.ToString(), heartbeatInterval);
+        Log.StreamOpened(logger, peer.Id, peer.Key.ToString(), settings.HeartbeatInterval);
         var reason = "completed";
         try
         {
-            await board.DeliverPendingAsync(jobs, streamEnd.Token).ConfigureAwait(false);
+            // A failed delivery (the store) ends the stream as surely as a failed write.
+            await Task.WhenAny(sending, delivering).Unwrap().ConfigureAwait(false);
             await sending.ConfigureAwait(false);
             reason = jobs.IsReplaced ? "replaced" : "completed";
+        }
+        catch (StuckWriteException stuck)
+        {
+            // The stream was reset when the write was given up; the peer sees that, not a status.
+            reason = "stuck";
+            metrics.StreamStuck();
+            Log.StreamStuck(logger, peer.Id, stuck.Limit);
+            throw new RpcException(new Status(StatusCode.Unavailable, "The peer did not read its Job stream; reconnect."));
         }
         catch (Exception exception) when (exception is not RpcException && streamEnd.IsCancellationRequested)
         {
@@ -98,6 +146,7 @@ internal sealed class JobStreamHandler(
             // Never return while a write is in flight (grpc-dotnet forbids writes after the call): on every path,
             // including a failure before the pipeline ended, wait for the sink to settle.
             await ((Task)sending).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await ((Task)delivering).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             await receiving.ConfigureAwait(false);
             var duration = Stopwatch.GetElapsedTime(opened);
             metrics.StreamClosed(duration, reason);
@@ -105,10 +154,34 @@ internal sealed class JobStreamHandler(
         }
     }
 
+    /// <summary>
+    /// Lets the stream in unless the host holds its limit of streams; a peer that is connected already always gets in,
+    /// since its new stream replaces the old one.
+    /// </summary>
+    private bool TryAdmit(Peer peer, int maxStreams)
+    {
+        if (Interlocked.Increment(ref _openStreams) <= maxStreams || hub.IsConnected(peer.Key))
+        {
+            return true;
+        }
+
+        Interlocked.Decrement(ref _openStreams);
+        return false;
+    }
+
+    private void CountWritten(EncryptedMessage written, PeerJobChannel jobs)
+    {
+        var heartbeat = JobStreamPipeline.IsSealedHeartbeat(written);
+        metrics.MessageWritten(heartbeat);
+        if (!heartbeat)
+        {
+            jobs.JobWritten();
+        }
+    }
+
     private IObservable<JobRequest> Extend(IObservable<JobRequest> requests, PeerStreamContext context)
     {
-        var extended = _operators.Aggregate(requests, (current, op) => op.Compose(current, context));
-        return extended.Do(request => metrics.MessageWritten(request.IsHeartbeat()));
+        return _operators.Aggregate(requests, (current, op) => op.Compose(current, context));
     }
 
     private async Task<(Peer Peer, SealedChannel Channel)> HandshakeAsync(IAsyncStreamReader<EncryptedMessage> requests, CancellationToken cancellationToken)
@@ -142,6 +215,12 @@ internal sealed class JobStreamHandler(
             }
 
             var peer = await FindPeerAsync(key, cancellationToken).ConfigureAwait(false);
+            // Only a registered peer's proven hello is remembered: garbage cannot fill the memory of replays.
+            if (!_replays.TryAccept(key, hello.Body.Span))
+            {
+                throw Refuse(StatusCode.Unauthenticated, "replayed hello: this hello was used before; seal a new one", hello.WgPubKey);
+            }
+
             return (peer, channel);
         }
         catch

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Reactive.Management.Hosting.Api;
 
 namespace Reactive.Management.Hosting.Internal;
 
@@ -43,6 +44,31 @@ internal sealed class ManagementOptionsValidator : IValidateOptions<ManagementOp
             failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.PendingTimeToLive)} must be more than 0; got {options.PendingTimeToLive}.");
         }
 
+        if (options.StuckWriteTimeout <= TimeSpan.Zero || options.StuckWriteTimeout > TimeSpan.FromHours(1))
+        {
+            failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.StuckWriteTimeout)} must be more than 0 and at most 01:00:00; got {options.StuckWriteTimeout}.");
+        }
+
+        AddIfOutside(failures, nameof(ManagementOptions.MaxQueuedJobsPerStream), options.MaxQueuedJobsPerStream, 1, 10_000);
+        AddIfOutside(failures, nameof(ManagementOptions.MaxMessageSize), options.MaxMessageSize, 1024, 16 * 1024 * 1024);
+        AddIfOutside(failures, nameof(ManagementOptions.MaxConcurrentStreams), options.MaxConcurrentStreams, 1, int.MaxValue);
+        AddIfOutside(failures, nameof(ManagementOptions.MaxJobsPerSecond), options.MaxJobsPerSecond, 1, int.MaxValue);
+        AddIfOutside(failures, nameof(ManagementOptions.JobCreationBurst), options.JobCreationBurst, 1, int.MaxValue);
+        if (options.ApiToken is { } token && (token.Length < ApiAccess.MinTokenLength || token.Any(char.IsWhiteSpace)))
+        {
+            // Never echo the token itself.
+            failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.ApiToken)} must be at least {ApiAccess.MinTokenLength} characters without spaces (got {token.Length} characters); leave it unset to have one generated.");
+        }
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void AddIfOutside(List<string> failures, string setting, int value, int min, int max)
+    {
+        if (value < min || value > max)
+        {
+            var range = max == int.MaxValue ? $"at least {min}" : $"{min} to {max}";
+            failures.Add($"{ManagementOptions.SectionName}:{setting} must be {range}; got {value}.");
+        }
     }
 }

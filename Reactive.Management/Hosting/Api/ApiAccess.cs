@@ -1,0 +1,138 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Reactive.Management.Diagnostics;
+
+namespace Reactive.Management.Hosting.Api;
+
+/// <summary>
+/// Who may use the HTTP API: anyone while the host listens on loopback only and no token is configured; otherwise
+/// only requests that carry the bearer token (<see cref="ManagementOptions.ApiToken"/>, or one generated at start).
+/// </summary>
+public sealed class ApiAccess
+{
+    /// <summary>The shortest token accepted in configuration.</summary>
+    public const int MinTokenLength = 16;
+
+    private readonly ILogger<ApiAccess> _logger;
+    private readonly IServer? _server;
+    private readonly Lock _decision = new();
+    private byte[]? _token;
+    private bool _decided;
+
+    /// <summary>Creates the access rule; the configured token, if any, applies at once.</summary>
+    /// <param name="options">The management options (<see cref="ManagementOptions.ApiToken"/>).</param>
+    /// <param name="logger">Where a generated token is printed.</param>
+    /// <param name="server">The server whose listening addresses decide whether a token is needed; null when none.</param>
+    public ApiAccess(IOptions<ManagementOptions> options, ILogger<ApiAccess> logger, IServer? server = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _logger = logger ?? throw new ArgumentNullException(nameof(logger));
+        _server = server;
+        if (options.Value.ApiToken is { } configured)
+        {
+            _token = Encoding.UTF8.GetBytes(configured);
+            _decided = true;
+        }
+    }
+
+    /// <summary>Whether API requests must carry a bearer token.</summary>
+    public bool RequiresToken
+    {
+        get
+        {
+            EnsureDecided();
+            return Volatile.Read(ref _token) is not null;
+        }
+    }
+
+    /// <summary>
+    /// Decides from the addresses the server listens on, once (at start, or at the first request if that comes
+    /// sooner): beyond loopback with no configured token, a token is generated and printed once (log event 600),
+    /// since nothing else would keep strangers out.
+    /// </summary>
+    public void EnsureDecided()
+    {
+        if (Volatile.Read(ref _decided))
+        {
+            return;
+        }
+
+        lock (_decision)
+        {
+            if (_decided)
+            {
+                return;
+            }
+
+            var addresses = _server?.Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+            if (_server is not null && addresses.Count == 0)
+            {
+                // Not listening yet, so no request can have come: decide once the addresses are known.
+                return;
+            }
+
+            var exposed = addresses.Where(address => !IsLoopback(address)).ToList();
+            if (exposed.Count > 0)
+            {
+                var generated = Base64Url(RandomNumberGenerator.GetBytes(32));
+                Volatile.Write(ref _token, Encoding.UTF8.GetBytes(generated));
+                Log.ApiTokenGenerated(_logger, string.Join(", ", exposed), generated);
+            }
+
+            Volatile.Write(ref _decided, true);
+        }
+    }
+
+    /// <summary>Whether the request may use the API.</summary>
+    public bool IsAllowed(HttpRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        EnsureDecided();
+        var token = Volatile.Read(ref _token);
+        if (token is null)
+        {
+            return true;
+        }
+
+        var header = request.Headers.Authorization.ToString();
+        const string scheme = "Bearer ";
+        if (!header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[scheme.Length..].Trim()), token);
+    }
+
+    /// <summary>Whether a Kestrel address (<c>http://127.0.0.1:5000</c>, <c>http://[::]:80</c>, <c>http://*:80</c>) is loopback only.</summary>
+    internal static bool IsLoopback(string address)
+    {
+        var host = address;
+        var scheme = host.IndexOf("://", StringComparison.Ordinal);
+        if (scheme >= 0)
+        {
+            host = host[(scheme + 3)..];
+        }
+
+        host = host.Split('/')[0];
+        if (host.StartsWith('['))
+        {
+            host = host[1..host.IndexOf(']', StringComparison.Ordinal)];
+        }
+        else if (host.LastIndexOf(':') is var colon and > 0)
+        {
+            host = host[..colon];
+        }
+
+        return string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase) ||
+            (IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip));
+    }
+
+    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+}
