@@ -42,6 +42,9 @@ internal static partial class Log
     [LoggerMessage(301, LogLevel.Warning, "Dropped the answer of peer {PeerId} to job {JobId}: {Outcome}")]
     public static partial void ResponseDropped(ILogger logger, string peerId, string jobId, string outcome);
 
+    [LoggerMessage(302, LogLevel.Warning, "Ended the Job stream of peer {PeerId}: it sent a message the server refuses to read ({Detail})")]
+    public static partial void MessageRefused(ILogger logger, string peerId, string detail);
+
     [LoggerMessage(303, LogLevel.Error, "An answer of peer {PeerId} could not be recorded; ending its stream so that the job is sent and answered again")]
     public static partial void AnswerNotRecorded(ILogger logger, string peerId, Exception exception);
 

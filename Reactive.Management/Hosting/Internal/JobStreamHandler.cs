@@ -129,6 +129,13 @@ internal sealed class JobStreamHandler(
                 throw new RpcException(new Status(StatusCode.Unavailable, "The management server is shutting down; reconnect."));
             }
 
+            // The peer sent what the server refuses to read (a message over MaxMessageSize): end with that status.
+            if (await receiving.ConfigureAwait(false) is { } refused)
+            {
+                reason = "refused message";
+                throw refused;
+            }
+
             reason = "cancelled";
         }
         catch (Exception exception) when (exception is not RpcException)
@@ -147,7 +154,7 @@ internal sealed class JobStreamHandler(
             // including a failure before the pipeline ended, wait for the sink to settle.
             await ((Task)sending).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             await ((Task)delivering).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            await receiving.ConfigureAwait(false);
+            await ((Task)receiving).ConfigureAwait(false);
             var duration = Stopwatch.GetElapsedTime(opened);
             metrics.StreamClosed(duration, reason);
             Log.StreamEnded(logger, peer.Id, reason, duration);
@@ -260,7 +267,8 @@ internal sealed class JobStreamHandler(
     }
 
     /// <summary>Decrypts the peer's answers and completes their jobs, until the stream ends.</summary>
-    private async Task ReceiveAnswersAsync(IAsyncStreamReader<EncryptedMessage> requests, Peer peer, SealedChannel channel, CancellationTokenSource streamEnd)
+    /// <returns>The status to end the call with when the server refused to read the request stream; else null.</returns>
+    private async Task<RpcException?> ReceiveAnswersAsync(IAsyncStreamReader<EncryptedMessage> requests, Peer peer, SealedChannel channel, CancellationTokenSource streamEnd)
     {
         try
         {
@@ -275,6 +283,13 @@ internal sealed class JobStreamHandler(
         {
             // The stream is ending anyway.
         }
+        catch (RpcException refused) when (refused.StatusCode == StatusCode.ResourceExhausted)
+        {
+            // grpc-dotnet refused a message over MaxReceiveMessageSize: the call ends with that status.
+            Log.MessageRefused(logger, peer.Id, refused.Status.Detail);
+            await streamEnd.CancelAsync().ConfigureAwait(false);
+            return refused;
+        }
         catch (Exception exception) when (exception is IOException or RpcException or InvalidOperationException)
         {
             // The request side broke (client reset, connection lost): the call is over.
@@ -287,6 +302,8 @@ internal sealed class JobStreamHandler(
             Log.AnswerNotRecorded(logger, peer.Id, exception);
             await streamEnd.CancelAsync().ConfigureAwait(false);
         }
+
+        return null;
     }
 
     private async Task HandleAnswerAsync(EncryptedMessage message, Peer peer, SealedChannel channel, CancellationToken cancellationToken)
