@@ -54,13 +54,23 @@ internal sealed class ManagementServer : IAsyncDisposable
     public T Service<T>()
         where T : notnull => App.Services.GetRequiredService<T>();
 
-    public static async Task<ManagementServer> StartAsync(Action<ManagementOptions>? configure = null, Action<ReactiveManagementBuilder>? extend = null, string? folder = null, int port = 0)
+    public static async Task<ManagementServer> StartAsync(
+        Action<ManagementOptions>? configure = null,
+        Action<ReactiveManagementBuilder>? extend = null,
+        string? folder = null,
+        int port = 0,
+        Action<KestrelServerOptions>? kestrel = null,
+        IPAddress? listenOn = null)
     {
         // A caller that passes its own folder (to restart a host over the same files) keeps and deletes it.
         var ownsFolder = folder is null;
         folder ??= Directory.CreateTempSubdirectory("reactive-management-tests-").FullName;
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { EnvironmentName = "Test", ContentRootPath = folder });
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port, listen => listen.Protocols = HttpProtocols.Http2));
+        builder.WebHost.ConfigureKestrel(options =>
+        {
+            options.Listen(listenOn ?? IPAddress.Loopback, port, listen => listen.Protocols = HttpProtocols.Http2);
+            kestrel?.Invoke(options);
+        });
         builder.Logging.ClearProviders();
         var logs = new CapturingLoggerProvider();
         builder.Logging.AddProvider(logs);
@@ -76,8 +86,10 @@ internal sealed class ManagementServer : IAsyncDisposable
         var app = builder.Build();
         app.MapReactiveManagement();
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single();
-        return new ManagementServer(app, folder, ownsFolder, new Uri(address), logs);
+        var bound = new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single());
+        // A host listening on every interface is still spoken to over loopback only.
+        var address = new UriBuilder(bound) { Host = IPAddress.Loopback.ToString() }.Uri;
+        return new ManagementServer(app, folder, ownsFolder, address, logs);
     }
 
     public CapturingLoggerProvider Logs { get; }

@@ -123,6 +123,8 @@ public sealed class JobStreamConnection : IJobStreamSession, IAsyncDisposable
 
         _answers.OnCompleted();
         _lifetime.Cancel();
+        // The answer writer now fails with the cancellation; nobody waits for it, so observe it here.
+        _writing.ContinueWith(static writing => _ = writing.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         Release();
     }
 

@@ -294,10 +294,12 @@ public sealed class JobBoard : IDisposable
         var due = job.State == JobState.Pending
             ? job.CreatedAt + _timeouts.PendingTimeToLive
             : (job.SentAt ?? job.CreatedAt) + _timeouts.AnswerTimeout;
+        // The timer holds the id and state only, not the job: a waiting job's workload stays in the store, not in memory.
+        var (id, state) = (job.Id, job.State);
         var deadline = Observable.Timer(due, _scheduler)
-            .SelectMany(_ => Observable.FromAsync(ct => ExpireAsync(job.Id, job.State, ct)))
-            .Subscribe(_ => { }, error => Log.DeadlineFailed(_logger, job.Id, error));
-        _deadlines.AddOrUpdate(job.Id, _ => [deadline], (_, existing) =>
+            .SelectMany(_ => Observable.FromAsync(ct => ExpireAsync(id, state, ct)))
+            .Subscribe(_ => { }, error => Log.DeadlineFailed(_logger, id, error));
+        _deadlines.AddOrUpdate(id, _ => [deadline], (_, existing) =>
         {
             existing.Add(deadline);
             return existing;

@@ -10,16 +10,25 @@ public static class StreamReaderObservableExtensions
     /// <remarks>
     /// Cold, and for one subscriber only: a gRPC stream can be read once. Subscribing starts the reads;
     /// the sequence completes when the other side ends its stream, fails with the read's exception, and
-    /// disposing the subscription cancels the pending read.
+    /// disposing the subscription cancels the pending read (and swallows what that read then throws).
     /// </remarks>
     public static IObservable<T> ToObservable<T>(this IAsyncStreamReader<T> reader)
     {
         ArgumentNullException.ThrowIfNull(reader);
         return Observable.Create<T>(async (observer, cancellationToken) =>
         {
-            while (await reader.MoveNext(cancellationToken).ConfigureAwait(false))
+            try
             {
-                observer.OnNext(reader.Current);
+                while (await reader.MoveNext(cancellationToken).ConfigureAwait(false))
+                {
+                    observer.OnNext(reader.Current);
+                }
+            }
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
+            {
+                // Unsubscribed: whatever the cancelled read threw (a reset, a disposed request) has nobody to go to, and
+                // rethrown here it would surface as an unobserved task exception.
+                return;
             }
 
             observer.OnCompleted();

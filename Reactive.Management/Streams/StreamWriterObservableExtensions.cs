@@ -138,6 +138,12 @@ public static class StreamWriterObservableExtensions
         var stuck = 0;
         var deadline = policy.Scheduler.Schedule(policy.StuckWriteTimeout, () =>
         {
+            // Decided now: cancelling the write may end the call too (a reset stream), and that must not hide the cause.
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+
             Volatile.Write(ref stuck, 1);
             try
             {
@@ -153,7 +159,7 @@ public static class StreamWriterObservableExtensions
             await writer.WriteAsync(item, write.Token).ConfigureAwait(false);
             return item;
         }
-        catch (Exception exception) when (Volatile.Read(ref stuck) == 1 && !cancellationToken.IsCancellationRequested)
+        catch (Exception exception) when (Volatile.Read(ref stuck) == 1)
         {
             // Whatever the cancelled write threw (cancellation, a reset stream), the cause is the reader.
             throw new StuckWriteException(policy.StuckWriteTimeout, exception);

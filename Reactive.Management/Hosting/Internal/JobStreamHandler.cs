@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Reactive;
 using System.Reactive.Linq;
@@ -35,9 +36,28 @@ internal sealed class JobStreamHandler(
     private readonly OutgoingOperator[] _operators = [.. operators];
 
     private readonly HelloReplayGuard _replays = new();
+    private readonly ConcurrentDictionary<Task, bool> _running = new();
     private int _openStreams;
 
+    /// <summary>Completes when every Job stream handler running now has returned (their statuses are on their way).</summary>
+    public Task WhenAllEndedAsync() => Task.WhenAll(_running.Keys);
+
     public async Task RunAsync(IAsyncStreamReader<EncryptedMessage> requests, IServerStreamWriter<EncryptedMessage> responses, ServerCallContext context)
+    {
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _running.TryAdd(ended.Task, true);
+        try
+        {
+            await RunStreamAsync(requests, responses, context).ConfigureAwait(false);
+        }
+        finally
+        {
+            _running.TryRemove(ended.Task, out _);
+            ended.SetResult();
+        }
+    }
+
+    private async Task RunStreamAsync(IAsyncStreamReader<EncryptedMessage> requests, IServerStreamWriter<EncryptedMessage> responses, ServerCallContext context)
     {
         var (peer, channel) = await HandshakeAsync(requests, context.CancellationToken).ConfigureAwait(false);
         using var sealedChannel = channel;
@@ -104,8 +124,13 @@ internal sealed class JobStreamHandler(
         var reason = "completed";
         try
         {
-            // A failed delivery (the store) ends the stream as surely as a failed write.
-            await Task.WhenAny(sending, delivering).Unwrap().ConfigureAwait(false);
+            // A failed delivery (the store) ends the stream as surely as a failed write. A delivery loop that merely
+            // stopped (the stream is ending) says nothing: the sink tells how the stream ended.
+            if (await Task.WhenAny(sending, delivering).ConfigureAwait(false) == delivering && delivering.IsFaulted)
+            {
+                await delivering.ConfigureAwait(false);
+            }
+
             await sending.ConfigureAwait(false);
             reason = jobs.IsReplaced ? "replaced" : "completed";
         }

@@ -15,6 +15,7 @@ internal sealed class ManagementStartup(
     ServerIdentity identity,
     JobBoard board,
     ApiAccess apiAccess,
+    JobStreamHandler jobStreams,
     IHostApplicationLifetime lifetime) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -27,5 +28,11 @@ internal sealed class ManagementStartup(
         lifetime.ApplicationStarted.Register(apiAccess.EnsureDecided);
     }
 
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <summary>
+    /// Waits for the Job stream handlers, which end with <c>Unavailable</c> as soon as the host begins to stop. This
+    /// service stops before Kestrel (hosted services stop in reverse order), so Kestrel starts closing connections only
+    /// after every stream has handed over its status.
+    /// </summary>
+    public async Task StopAsync(CancellationToken cancellationToken) =>
+        await jobStreams.WhenAllEndedAsync().WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 }

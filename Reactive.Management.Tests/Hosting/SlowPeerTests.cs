@@ -1,0 +1,156 @@
+using System.Diagnostics;
+using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
+using System.Security.Cryptography;
+using Google.Protobuf;
+using Reactive.Management.Client;
+using Reactive.Management.Crypto;
+using Reactive.Management.Jobs;
+using Reactive.Management.Peers;
+using Reactive.Management.Protocol;
+using Reactive.Management.Tests.TestSupport;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Reactive.Management.Tests.Hosting;
+
+/// <summary>
+/// A peer that never reads its Job stream, over real Kestrel and HTTP/2 flow control, while 100 other peers are
+/// served: the server's memory stays bounded, the stuck stream is reset after StuckWriteTimeout, no job is lost.
+/// Runs alone: it measures the process's managed heap.
+/// </summary>
+[Collection(nameof(RunsAlone))]
+public sealed class SlowPeerTests(ITestOutputHelper output)
+{
+    private const int OtherPeers = 100;
+    private const int JobsForTheStuckPeer = 2_000;
+    private static readonly TimeSpan StuckWriteTimeout = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task A_peer_that_never_reads_costs_bounded_memory_while_100_others_are_served_and_is_reset_when_stuck()
+    {
+        await using var server = await ManagementServer.StartAsync(
+            options =>
+            {
+                options.HeartbeatInterval = TimeSpan.FromMilliseconds(100);
+                options.StuckWriteTimeout = StuckWriteTimeout;
+            },
+            // Kestrel's own minimum data rate would also reset the stuck stream; off, so that ours is what is proven.
+            kestrel: kestrel => kestrel.Limits.MinResponseDataRate = null);
+        var board = server.Service<JobBoard>();
+        var registry = server.Service<IPeerRegistry>();
+        var hub = server.Service<JobHub>();
+
+        // 100 peers that read and answer everything.
+        var others = new List<(WireGuardKeyPair Keys, JobStreamConnection Stream)>();
+        var heartbeats = new int[OtherPeers];
+        var subscriptions = new List<IDisposable>();
+        for (var i = 0; i < OtherPeers; i++)
+        {
+            var keys = WireGuardKeyPair.Generate();
+            await registry.RegisterAsync(keys.PublicKey, $"peer-{i}");
+            var stream = await server.ConnectAsync(keys);
+            var index = i;
+            subscriptions.Add(stream.Requests.Subscribe(request =>
+            {
+                if (request.IsHeartbeat())
+                {
+                    Interlocked.Increment(ref heartbeats[index]);
+                }
+                else
+                {
+                    stream.Answer(new JobResponse { ID = request.ID, Status = JobStatus.Succeeded, Bundle = new BundleResult { UploadKey = $"k{index}" } });
+                }
+            }));
+            others.Add((keys, stream));
+        }
+
+        await Eventually.TrueAsync(() => hub.ConnectedCount == OtherPeers, "all 100 peers connected", Patience);
+        var baseline = ManagedHeap();
+
+        // The stuck peer: its hello goes out, its responses are never read, so HTTP/2 flow control soon holds the writes.
+        using var stuckKeys = WireGuardKeyPair.Generate();
+        var (stuckPeer, _) = await registry.RegisterAsync(stuckKeys.PublicKey, "stuck");
+        using var sealing = new SealedChannel(stuckKeys, server.Service<Reactive.Management.Hosting.ServerIdentity>().KeyPair.PublicKey);
+        using var stuckCall = server.NewClient().Job();
+        await stuckCall.RequestStream.WriteAsync(sealing.Seal(new JobRequest { ID = ByteString.CopyFrom(RandomNumberGenerator.GetBytes(16)) }));
+        await Eventually.TrueAsync(() => hub.IsConnected(stuckKeys.PublicKey), "the stuck peer's stream to open");
+
+        // 2,000 jobs of 4 KiB for it: all of them would sit in memory if the stream queued without bound.
+        var clock = Stopwatch.StartNew();
+        var bigParameters = new BundleParameters { AnonymizeLevel = new string('x', 4096) };
+        for (var i = 0; i < JobsForTheStuckPeer; i++)
+        {
+            await board.CreateAsync(stuckPeer, bigParameters);
+        }
+
+        Assert.True(hub.TryGetChannel(stuckKeys.PublicKey, out var stuckChannel));
+        await Eventually.TrueAsync(() => stuckChannel.Unwritten == stuckChannel.Capacity, "the stuck stream to hold its fill of unwritten jobs");
+        var whileStuck = ManagedHeap();
+        var heartbeatsBefore = heartbeats.ToArray();
+
+        // The 100 others meanwhile: each still gets heartbeats and has a job answered.
+        var answered = await Task.WhenAll(others.Select(async other =>
+        {
+            var peer = (await registry.FindByKeyAsync(other.Keys.PublicKey))!;
+            var job = await board.CreateAsync(peer, new BundleParameters { LogFileCount = 1 });
+            return await board.WhenFinishedAsync(job.Id).WaitAsync(Patience);
+        }));
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        var stillStuck = ManagedHeap();
+        var stuckFor = clock.Elapsed;
+        Assert.False(server.Logs.Entries.Any(entry => entry.EventId.Id == 105), "the memory was measured while the peer was stuck");
+
+        var growth = whileStuck - baseline;
+        var growthWhileStuck = stillStuck - whileStuck;
+        output.WriteLine($"managed heap: baseline {baseline / 1024} KiB, after 2,000 × 4 KiB jobs for the stuck peer +{growth / 1024} KiB ({growth / JobsForTheStuckPeer} B a job), {stuckFor.TotalSeconds:F1} s into it {stillStuck / 1024} KiB ({growthWhileStuck / 1024:+#;-#;0} KiB)");
+        output.WriteLine($"the stuck stream holds {stuckChannel.Unwritten} unwritten jobs; heartbeats per other peer during it: min {heartbeats.Zip(heartbeatsBefore, (a, b) => a - b).Min()}");
+
+        // Queued without bound, the 2,000 sealed 4 KiB bodies alone would be 8 MiB, their requests as much again. What
+        // does grow per job is bookkeeping (its deadline timer, the captured log line), not the job.
+        Assert.True(growth < JobsForTheStuckPeer * 4096L, $"the managed heap grew by {growth / 1024} KiB ({growth / JobsForTheStuckPeer} B a job)");
+        Assert.True(growthWhileStuck < 1024 * 1024, $"the managed heap grew by {growthWhileStuck / 1024} KiB while stuck");
+        Assert.All(answered, job => Assert.Equal(JobState.Succeeded, job.State));
+        Assert.All(heartbeats.Zip(heartbeatsBefore, (after, before) => after - before), count => Assert.True(count >= 10, $"a peer got only {count} heartbeats in 2 s and more"));
+
+        // Reset once a write has been pending for StuckWriteTimeout; nothing is lost: every job waits for the next stream.
+        using var _ = new OnFailure(() => output.WriteLine(string.Join(Environment.NewLine, server.Logs.Entries
+            .Where(entry => entry.Level >= Microsoft.Extensions.Logging.LogLevel.Information && entry.EventId.Id is not (400 or 402))
+            .Select(entry => $"{entry.EventId.Id} {entry.Level} {entry.Message} {entry.Exception?.GetType().Name}"))));
+        await Eventually.TrueAsync(() => server.Logs.Entries.Any(entry => entry.EventId.Id == 105), "the stuck stream to be reset (event 105)", StuckWriteTimeout + Patience);
+        await Eventually.TrueAsync(() => !hub.IsConnected(stuckKeys.PublicKey), "the stuck peer to be dropped");
+        var unfinished = await server.Service<IJobStore>().ListUnfinishedAsync(stuckKeys.PublicKey);
+        Assert.Equal(JobsForTheStuckPeer, unfinished.Count);
+        Assert.Equal(OtherPeers, hub.ConnectedCount);
+
+        foreach (var subscription in subscriptions)
+        {
+            subscription.Dispose();
+        }
+
+        foreach (var (keys, stream) in others)
+        {
+            await stream.DisposeAsync();
+            keys.Dispose();
+        }
+    }
+
+    private static long ManagedHeap()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        return GC.GetTotalMemory(forceFullCollection: true);
+    }
+
+    private sealed class OnFailure(Action report) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (System.Runtime.InteropServices.Marshal.GetExceptionPointers() != IntPtr.Zero)
+            {
+                report();
+            }
+        }
+    }
+}
