@@ -1,5 +1,4 @@
 using System.Reactive.Concurrency;
-using System.Threading.RateLimiting;
 using Microsoft.Extensions.Options;
 
 namespace Reactive.Management.Hosting.Api;
@@ -9,37 +8,48 @@ namespace Reactive.Management.Hosting.Api;
 /// jobs, refilled by <see cref="ManagementOptions.MaxJobsPerSecond"/> every second of the management scheduler.
 /// </summary>
 /// <remarks>
-/// Refilling runs on the injected scheduler (not the limiter's own timer), so the limit is exact in virtual time.
+/// A small bucket of our own rather than System.Threading.RateLimiting's: that one measures time with its own
+/// stopwatch, and this one must refill on the injected scheduler, so that the limit is exact in virtual time.
 /// </remarks>
 internal sealed class JobCreationLimiter : IDisposable
 {
-    private readonly TokenBucketRateLimiter _bucket;
+    private readonly Lock _gate = new();
+    private readonly int _burst;
+    private readonly int _perSecond;
     private readonly IDisposable _refill;
+    private int _tokens;
 
     public JobCreationLimiter(IOptions<ManagementOptions> options, Internal.ManagementScheduler scheduler)
     {
         var settings = options.Value;
-        _bucket = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
-        {
-            TokenLimit = settings.JobCreationBurst,
-            TokensPerPeriod = settings.MaxJobsPerSecond,
-            ReplenishmentPeriod = TimeSpan.FromSeconds(1),
-            AutoReplenishment = false,
-            QueueLimit = 0,
-        });
-        _refill = scheduler.Scheduler.SchedulePeriodic(TimeSpan.FromSeconds(1), () => _bucket.TryReplenish());
+        _burst = settings.JobCreationBurst;
+        _perSecond = settings.MaxJobsPerSecond;
+        _tokens = _burst;
+        _refill = scheduler.Scheduler.SchedulePeriodic(TimeSpan.FromSeconds(1), Refill);
     }
 
     /// <summary>Takes one job's permit; false when the limit is reached.</summary>
     public bool TryAcquire()
     {
-        using var lease = _bucket.AttemptAcquire();
-        return lease.IsAcquired;
+        lock (_gate)
+        {
+            if (_tokens == 0)
+            {
+                return false;
+            }
+
+            _tokens--;
+            return true;
+        }
     }
 
-    public void Dispose()
+    public void Dispose() => _refill.Dispose();
+
+    private void Refill()
     {
-        _refill.Dispose();
-        _bucket.Dispose();
+        lock (_gate)
+        {
+            _tokens = (int)Math.Min(_burst, (long)_tokens + _perSecond);
+        }
     }
 }
