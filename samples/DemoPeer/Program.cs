@@ -84,9 +84,33 @@ catch (OperationCanceledException) when (stop.IsCancellationRequested)
 }
 
 var heartbeats = client.HeartbeatsReceived;
-var ok = heartbeats > 0 && demoJobSucceeded;
+var operatorViewOk = await ShowOperatorViewAsync(api);
+var ok = heartbeats > 0 && demoJobSucceeded && operatorViewOk;
 Print($"done: {heartbeats} heartbeats received over {client.Dials} dial(s); demo job {(settings.DemoJobAfter is null ? "not asked for" : demoJobSucceeded ? "succeeded" : "did not succeed")}");
 return ok ? 0 : 1;
+
+// What an operator sees: the health check and the library's metrics as Prometheus scrapes them.
+static async Task<bool> ShowOperatorViewAsync(HttpClient api)
+{
+    try
+    {
+        using var health = await api.GetAsync(new Uri("/healthz", UriKind.Relative));
+        Print($"/healthz: {(int)health.StatusCode} {await health.Content.ReadAsStringAsync()}");
+        var metrics = await api.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        var ours = metrics.Split('\n').Where(line => line.StartsWith("reactive_management_", StringComparison.Ordinal)).ToList();
+        foreach (var line in ours.Where(line => line.Contains("heartbeats_sent", StringComparison.Ordinal) || line.Contains("jobs_", StringComparison.Ordinal)))
+        {
+            Print($"/metrics: {line}");
+        }
+
+        return health.IsSuccessStatusCode && ours.Any(line => line.StartsWith("reactive_management_heartbeats_sent", StringComparison.Ordinal));
+    }
+    catch (HttpRequestException exception)
+    {
+        Print($"operator view unavailable: {exception.Message}");
+        return false;
+    }
+}
 
 static void Print(string line) =>
     Console.WriteLine($"{DateTimeOffset.UtcNow.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)} peer | {line}");

@@ -1,5 +1,9 @@
-// The management host: Kestrel serving management.ManagementService (gRPC over HTTP/2) and the HTTP API,
-// with the defaults embedded in appsettings.json. `--environment Demo` shortens the heartbeat to 2 s.
+// The management host: Kestrel serving management.ManagementService (gRPC over HTTP/2), the HTTP API, /healthz and
+// Prometheus metrics at /metrics, with the defaults embedded in appsettings.json. `--environment Demo` shortens the
+// heartbeat to 2 s.
+using OpenTelemetry.Metrics;
+using Reactive.Management.Diagnostics;
+
 var builder = WebApplication.CreateBuilder(args);
 
 builder.WebHost.ConfigureKestrel(kestrel =>
@@ -11,7 +15,12 @@ builder.WebHost.ConfigureKestrel(kestrel =>
 });
 
 builder.Services.AddReactiveManagement();
+// The library's meter (and Kestrel's), scraped by Prometheus at /metrics.
+builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+    .AddMeter(ManagementMetrics.MeterName, "Microsoft.AspNetCore.Server.Kestrel")
+    .AddPrometheusExporter());
 
 var app = builder.Build();
 app.MapReactiveManagement();
+app.MapPrometheusScrapingEndpoint();
 app.Run();
