@@ -23,7 +23,8 @@ public sealed class ReactiveManagementBuilder
     /// <param name="compose">Takes the stream's requests and its context, returns the requests to send.</param>
     /// <remarks>
     /// Operators compose in the order they are added. One that holds requests back (a <c>Throttle</c>, a
-    /// <c>Buffer</c>) delays them on the wire too; one that drops heartbeats lets proxies close the stream.
+    /// <c>Buffer</c>) delays them on the wire too; one that drops heartbeats lets proxies close the stream; one that
+    /// drops jobs keeps their places in the stream's <c>MaxQueuedJobsPerStream</c> (they are counted free once written).
     /// </remarks>
     public ReactiveManagementBuilder AddOutgoingOperator(Func<IObservable<JobRequest>, PeerStreamContext, IObservable<JobRequest>> compose)
     {
