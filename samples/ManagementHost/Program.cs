@@ -15,9 +15,9 @@ builder.WebHost.ConfigureKestrel(kestrel =>
 });
 
 builder.Services.AddReactiveManagement();
-// The library's meter (and Kestrel's), scraped by Prometheus at /metrics.
+// The library's meter, Kestrel's and the runtime's (GC heap, CPU), scraped by Prometheus at /metrics.
 builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
-    .AddMeter(ManagementMetrics.MeterName, "Microsoft.AspNetCore.Server.Kestrel")
+    .AddMeter(ManagementMetrics.MeterName, "Microsoft.AspNetCore.Server.Kestrel", "System.Runtime")
     .AddPrometheusExporter());
 
 var app = builder.Build();

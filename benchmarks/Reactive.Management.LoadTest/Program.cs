@@ -1,0 +1,182 @@
+// The load tool: N real Job streams over loopback HTTP/2 against a running host (another process), then a measured
+// window of heartbeats and jobs. See PERFORMANCE.md and benchmarks/load.sh.
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Grpc.Net.Client;
+using Reactive.Management.Crypto;
+using Reactive.Management.LoadTest;
+using Reactive.Management.Protocol;
+
+LoadOptions options;
+try
+{
+    options = LoadOptions.Parse(args);
+}
+catch (ArgumentException exception)
+{
+    Console.Error.WriteLine(exception.Message);
+    Console.Error.WriteLine(LoadOptions.Usage);
+    return 2;
+}
+
+using var stop = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    stop.Cancel();
+};
+
+using var api = new HttpClient { BaseAddress = options.Api, Timeout = TimeSpan.FromSeconds(30) };
+var server = options.ServerPid is { } pid ? new ServerProcess(pid, api) : null;
+var connections = (options.Peers + options.StreamsPerConnection - 1) / options.StreamsPerConnection;
+var channels = Enumerable.Range(0, connections)
+    .Select(_ => GrpcChannel.ForAddress(options.Target, new GrpcChannelOptions
+    {
+        HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = false },
+    }))
+    .ToList();
+var clients = channels.Select(channel => new ManagementService.ManagementServiceClient(channel)).ToList();
+var serverKey = WireGuardPublicKey.Parse((await clients[0].GetServerKeyAsync(new Empty())).Key);
+var recorder = new Recorder();
+
+Console.WriteLine($"load: {options.Peers} peers on {connections} HTTP/2 connection(s) to {options.Target}; heartbeat {options.HeartbeatInterval.TotalSeconds} s; {options.JobsPerSecond} jobs/s for {options.Duration.TotalSeconds} s");
+var rssBefore = server?.ResidentBytes();
+var heapBefore = server is null ? null : await server.ManagedHeapBytesAsync();
+
+// Ramp up at a steady rate, with a progress line.
+var peers = new List<PeerStream>(options.Peers);
+var ramp = Stopwatch.StartNew();
+var lastProgress = TimeSpan.Zero;
+for (var i = 0; i < options.Peers && !stop.IsCancellationRequested; i++)
+{
+    var due = TimeSpan.FromSeconds((double)i / options.RampPerSecond);
+    if (due > ramp.Elapsed)
+    {
+        await Task.Delay(due - ramp.Elapsed);
+    }
+
+    peers.Add(await PeerStream.OpenAsync(clients[i % clients.Count], serverKey, recorder, options.HeartbeatInterval, stop.Token));
+    if (ramp.Elapsed - lastProgress > TimeSpan.FromMilliseconds(500) || i == options.Peers - 1)
+    {
+        lastProgress = ramp.Elapsed;
+        var rss = server is null ? "" : $", server RSS {server.ResidentBytes() / 1048576.0:F0} MiB";
+        Console.Error.Write($"\rramp-up: {i + 1}/{options.Peers} streams open ({(i + 1) / Math.Max(ramp.Elapsed.TotalSeconds, 0.001):F0}/s){rss}   ");
+    }
+}
+
+Console.Error.WriteLine();
+// Let the last streams settle (handshake done, first heartbeat due) before measuring.
+await Task.Delay(options.HeartbeatInterval + TimeSpan.FromSeconds(1));
+var peerIds = await PeerIdsAsync(api, peers);
+var rssConnected = server?.ResidentBytes();
+var heapConnected = server is null ? null : await server.ManagedHeapBytesAsync();
+
+var cpuBefore = server?.CpuTime();
+var window = Stopwatch.StartNew();
+recorder.StartMeasuring();
+var created = new System.Collections.Concurrent.ConcurrentDictionary<Guid, long>();
+var createFailures = 0;
+var creating = new List<Task>();
+if (options.JobsPerSecond > 0 && peerIds.Count > 0)
+{
+    var random = new Random(42);
+    using var inFlight = new SemaphoreSlim(256);
+    for (var n = 0; window.Elapsed < options.Duration && !stop.IsCancellationRequested; n++)
+    {
+        var due = TimeSpan.FromSeconds(n / options.JobsPerSecond);
+        if (due > window.Elapsed)
+        {
+            await Task.Delay(due - window.Elapsed);
+        }
+
+        await inFlight.WaitAsync();
+        var peerId = peerIds[random.Next(peerIds.Count)];
+        creating.Add(Task.Run(async () =>
+        {
+            try
+            {
+                var started = Stopwatch.GetTimestamp();
+                using var response = await api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new { workload = new { type = "bundle" } });
+                if (response.StatusCode != HttpStatusCode.Created)
+                {
+                    Interlocked.Increment(ref createFailures);
+                    return;
+                }
+
+                using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+                created[Guid.Parse(body.RootElement.GetProperty("id").GetString()!)] = started;
+            }
+            catch (HttpRequestException)
+            {
+                Interlocked.Increment(ref createFailures);
+            }
+            finally
+            {
+                inFlight.Release();
+            }
+        }));
+    }
+
+    await Task.WhenAll(creating);
+}
+else
+{
+    await Task.Delay(options.Duration, stop.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+}
+
+var measured = window.Elapsed;
+var cpuAfter = server?.CpuTime();
+recorder.StopMeasuring();
+// Jobs created near the end get a moment to arrive.
+await Task.Delay(TimeSpan.FromSeconds(1));
+var rssAfter = server?.ResidentBytes();
+var heapAfter = server is null ? null : await server.ManagedHeapBytesAsync();
+
+var latencies = created
+    .Select(job => recorder.JobArrivals.TryGetValue(job.Key, out var arrived) ? Stopwatch.GetElapsedTime(job.Value, arrived).TotalMilliseconds : (double?)null)
+    .ToList();
+var arrivedLatencies = latencies.Where(latency => latency is not null).Select(latency => latency!.Value).ToList();
+
+string Mib(long? bytes) => bytes is null ? "n/a" : (bytes.Value / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) + " MiB";
+string PerPeer(long? before, long? after) => before is null || after is null ? "n/a" : ((after.Value - before.Value) / 1024.0 / options.Peers).ToString("F1", CultureInfo.InvariantCulture) + " KiB";
+Console.WriteLine();
+Console.WriteLine($"| measure | value |");
+Console.WriteLine($"|---|---|");
+Console.WriteLine($"| peers connected (streams lost) | {peers.Count} ({recorder.Lost}) |");
+Console.WriteLine($"| server RSS: no peers → all connected (→ end of run) | {Mib(rssBefore)} → {Mib(rssConnected)} ({PerPeer(rssBefore, rssConnected)} per peer) (→ {Mib(rssAfter)}) |");
+Console.WriteLine($"| server managed heap after its last GC: no peers → all connected (→ end) | {Mib(heapBefore)} → {Mib(heapConnected)} ({PerPeer(heapBefore, heapConnected)} per peer) (→ {Mib(heapAfter)}) |");
+Console.WriteLine($"| server CPU while measuring | {(cpuBefore is null ? "n/a" : ((cpuAfter!.Value - cpuBefore.Value).TotalSeconds / measured.TotalSeconds).ToString("F2", CultureInfo.InvariantCulture) + " cores")} |");
+Console.WriteLine($"| heartbeats received | {recorder.Heartbeats / measured.TotalSeconds:F0}/s (expected {options.Peers / options.HeartbeatInterval.TotalSeconds:F0}/s) |");
+Console.WriteLine($"| heartbeat lateness p50 / p99 / max | {Recorder.Percentile(recorder.LatenessMs, 50):F1} / {Recorder.Percentile(recorder.LatenessMs, 99):F1} / {Recorder.Percentile(recorder.LatenessMs, 100):F1} ms ({recorder.LatenessMs.Count} judged) |");
+if (options.JobsPerSecond > 0)
+{
+    Console.WriteLine($"| jobs created / received (create failures) | {created.Count} / {arrivedLatencies.Count} ({createFailures}), {created.Count / measured.TotalSeconds:F0}/s |");
+    Console.WriteLine($"| job create → received p50 / p99 / max | {Recorder.Percentile(arrivedLatencies, 50):F1} / {Recorder.Percentile(arrivedLatencies, 99):F1} / {Recorder.Percentile(arrivedLatencies, 100):F1} ms |");
+}
+
+await stop.CancelAsync();
+foreach (var peer in peers)
+{
+    peer.Dispose();
+}
+
+foreach (var channel in channels)
+{
+    channel.Dispose();
+}
+
+return peers.Count == options.Peers && recorder.Heartbeats > 0 ? 0 : 1;
+
+static async Task<List<string>> PeerIdsAsync(HttpClient api, List<PeerStream> peers)
+{
+    // The host registers the load peers itself (AcceptUnknownPeers); the API names their ids.
+    var keys = peers.Select(peer => peer.Key.ToString()).ToHashSet();
+    using var listing = JsonDocument.Parse(await api.GetStringAsync(new Uri("/api/peers", UriKind.Relative)));
+    return listing.RootElement.EnumerateArray()
+        .Where(peer => keys.Contains(peer.GetProperty("wg_pub_key").GetString()!))
+        .Select(peer => peer.GetProperty("id").GetString()!)
+        .ToList();
+}
