@@ -21,6 +21,7 @@ public sealed class ManagementMetrics
     private readonly Counter<long> _heartbeatsSkipped;
     private readonly Counter<long> _streamsStuck;
     private readonly Counter<long> _apiRefused;
+    private readonly Histogram<double> _heartbeatLateness;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>.</summary>
     public ManagementMetrics(IMeterFactory meterFactory)
@@ -37,6 +38,11 @@ public sealed class ManagementMetrics
         _streamDuration = meter.CreateHistogram<double>("reactive_management.stream.duration", "s", "How long Job streams stayed open, by how they ended.");
         _heartbeatsSkipped = meter.CreateCounter<long>("reactive_management.heartbeats.skipped", "{heartbeat}", "Heartbeats not queued because a write to the stream was still pending.");
         _streamsStuck = meter.CreateCounter<long>("reactive_management.streams.stuck", "{stream}", "Job streams reset because a write stayed pending past StuckWriteTimeout.");
+        _heartbeatLateness = meter.CreateHistogram(
+            "reactive_management.heartbeat.lateness",
+            "ms",
+            "How much later than one interval after the stream's previous write each heartbeat was written.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] });
         _apiRefused = meter.CreateCounter<long>("reactive_management.api.refused", "{request}", "HTTP API requests refused, by reason (unauthorized, rate_limited).");
     }
 
@@ -66,6 +72,8 @@ public sealed class ManagementMetrics
     internal void WriteFailed() => _writeFailures.Add(1);
 
     internal void HeartbeatSkipped() => _heartbeatsSkipped.Add(1);
+
+    internal void HeartbeatLate(TimeSpan lateness) => _heartbeatLateness.Record(Math.Max(0, lateness.TotalMilliseconds));
 
     internal void StreamStuck()
     {

@@ -1,5 +1,3 @@
-using System.Reactive;
-using System.Reactive.Concurrency;
 using System.Reactive.Linq;
 using Grpc.Core;
 
@@ -43,42 +41,15 @@ public static class StreamWriterObservableExtensions
     /// <para>A write pending for <see cref="StreamWritePolicy{T}.StuckWriteTimeout"/> (timed on
     /// <see cref="StreamWritePolicy{T}.Scheduler"/> from the moment it started) is cancelled through the token it was
     /// given; once it has settled the result fails with <see cref="StuckWriteException"/>.</para>
+    /// <para>A write that completes at once (the usual case: the transport buffers it) costs no allocation here; the
+    /// timer and a continuation are only set up for a write that is still pending when it returns.</para>
     /// </remarks>
     public static IObservable<T> WriteTo<T>(this IObservable<T> source, IAsyncStreamWriter<T> writer, StreamWritePolicy<T> policy, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(writer);
         ArgumentNullException.ThrowIfNull(policy);
-        return Observable.Create<T>(observer =>
-        {
-            // Items accepted and not yet written (queued or in flight). Raised on the source's serialized OnNext,
-            // lowered when a write settles.
-            var backlog = 0;
-            return source
-                .TakeUntil(WhenCancelled(cancellationToken))
-                .Where(item =>
-                {
-                    if (policy.SkipWhileBusy?.Invoke(item) == true && Volatile.Read(ref backlog) > 0)
-                    {
-                        policy.Skipped?.Invoke(item);
-                        return false;
-                    }
-
-                    Interlocked.Increment(ref backlog);
-                    return true;
-                })
-                .Select(item => Observable
-                    .FromAsync(() => WriteOneAsync(writer, item, policy, cancellationToken))
-                    .Finally(() => Interlocked.Decrement(ref backlog)))
-                .Concat()
-                .Concat(Observable.Defer(() =>
-                {
-                    // A source cut short by cancellation is not a normal completion.
-                    cancellationToken.ThrowIfCancellationRequested();
-                    return Observable.Empty<T>();
-                }))
-                .Subscribe(observer);
-        });
+        return Observable.Create<T>(observer => new WriteQueue<T>(observer, writer, policy, cancellationToken).Run(source));
     }
 
     /// <summary>
@@ -123,57 +94,4 @@ public static class StreamWriterObservableExtensions
             () => completion.TrySetResult());
         return completion.Task;
     }
-
-    private static async Task<T> WriteOneAsync<T>(IAsyncStreamWriter<T> writer, T item, StreamWritePolicy<T> policy, CancellationToken cancellationToken)
-    {
-        // Items queued behind a write that outlived the call must not be written.
-        cancellationToken.ThrowIfCancellationRequested();
-        if (policy.StuckWriteTimeout == Timeout.InfiniteTimeSpan)
-        {
-            await writer.WriteAsync(item, cancellationToken).ConfigureAwait(false);
-            return item;
-        }
-
-        using var write = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var stuck = 0;
-        var deadline = policy.Scheduler.Schedule(policy.StuckWriteTimeout, () =>
-        {
-            // Decided now: cancelling the write may end the call too (a reset stream), and that must not hide the cause.
-            if (cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-
-            Volatile.Write(ref stuck, 1);
-            try
-            {
-                write.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-                // The write settled at the same moment.
-            }
-        });
-        try
-        {
-            await writer.WriteAsync(item, write.Token).ConfigureAwait(false);
-            return item;
-        }
-        catch (Exception exception) when (Volatile.Read(ref stuck) == 1)
-        {
-            // Whatever the cancelled write threw (cancellation, a reset stream), the cause is the reader.
-            throw new StuckWriteException(policy.StuckWriteTimeout, exception);
-        }
-        finally
-        {
-            deadline.Dispose();
-        }
-    }
-
-    private static IObservable<Unit> WhenCancelled(CancellationToken cancellationToken) =>
-        Observable.Create<Unit>(observer => cancellationToken.Register(() =>
-        {
-            observer.OnNext(Unit.Default);
-            observer.OnCompleted();
-        }));
 }

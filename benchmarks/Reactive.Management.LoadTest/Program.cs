@@ -75,6 +75,8 @@ var rssConnected = server?.ResidentBytes();
 var heapConnected = server is null ? null : await server.ManagedHeapBytesAsync();
 
 var cpuBefore = server?.CpuTime();
+var ownCpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+var latenessBefore = server is null ? null : await server.HeartbeatLatenessAsync();
 var window = Stopwatch.StartNew();
 recorder.StartMeasuring();
 var created = new System.Collections.Concurrent.ConcurrentDictionary<Guid, long>();
@@ -129,6 +131,8 @@ else
 
 var measured = window.Elapsed;
 var cpuAfter = server?.CpuTime();
+var ownCpuAfter = Process.GetCurrentProcess().TotalProcessorTime;
+var latenessAfter = server is null ? null : await server.HeartbeatLatenessAsync();
 recorder.StopMeasuring();
 // Jobs created near the end get a moment to arrive.
 await Task.Delay(TimeSpan.FromSeconds(1));
@@ -149,8 +153,14 @@ Console.WriteLine($"| peers connected (streams lost) | {peers.Count} ({recorder.
 Console.WriteLine($"| server RSS: no peers → all connected (→ end of run) | {Mib(rssBefore)} → {Mib(rssConnected)} ({PerPeer(rssBefore, rssConnected)} per peer) (→ {Mib(rssAfter)}) |");
 Console.WriteLine($"| server managed heap after its last GC: no peers → all connected (→ end) | {Mib(heapBefore)} → {Mib(heapConnected)} ({PerPeer(heapBefore, heapConnected)} per peer) (→ {Mib(heapAfter)}) |");
 Console.WriteLine($"| server CPU while measuring | {(cpuBefore is null ? "n/a" : ((cpuAfter!.Value - cpuBefore.Value).TotalSeconds / measured.TotalSeconds).ToString("F2", CultureInfo.InvariantCulture) + " cores")} |");
+Console.WriteLine($"| load tool CPU (same machine) | {(ownCpuAfter - ownCpuBefore).TotalSeconds / measured.TotalSeconds:F2} cores |");
+if (latenessBefore is not null)
+{
+    Console.WriteLine($"| heartbeat lateness at the server's write, p50 / p99 | {ServerProcess.Percentile(latenessBefore, latenessAfter!, 50)} / {ServerProcess.Percentile(latenessBefore, latenessAfter!, 99)} ms |");
+}
+
 Console.WriteLine($"| heartbeats received | {recorder.Heartbeats / measured.TotalSeconds:F0}/s (expected {options.Peers / options.HeartbeatInterval.TotalSeconds:F0}/s) |");
-Console.WriteLine($"| heartbeat lateness p50 / p99 / max | {Recorder.Percentile(recorder.LatenessMs, 50):F1} / {Recorder.Percentile(recorder.LatenessMs, 99):F1} / {Recorder.Percentile(recorder.LatenessMs, 100):F1} ms ({recorder.LatenessMs.Count} judged) |");
+Console.WriteLine($"| heartbeat lateness at the peer, p50 / p99 / max | {Recorder.Percentile(recorder.LatenessMs, 50):F1} / {Recorder.Percentile(recorder.LatenessMs, 99):F1} / {Recorder.Percentile(recorder.LatenessMs, 100):F1} ms ({recorder.LatenessMs.Count} judged) |");
 if (options.JobsPerSecond > 0)
 {
     Console.WriteLine($"| jobs created / received (create failures) | {created.Count} / {arrivedLatencies.Count} ({createFailures}), {created.Count / measured.TotalSeconds:F0}/s |");

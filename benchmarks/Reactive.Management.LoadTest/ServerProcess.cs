@@ -55,4 +55,51 @@ internal sealed class ServerProcess(int pid, HttpClient api)
             return null;
         }
     }
+
+    /// <summary>The host's heartbeat-lateness histogram: cumulative counts by upper bound (ms), or empty.</summary>
+    public async Task<SortedDictionary<double, long>> HeartbeatLatenessAsync()
+    {
+        var buckets = new SortedDictionary<double, long>();
+        try
+        {
+            var metrics = await api.GetStringAsync(new Uri("/metrics", UriKind.Relative)).ConfigureAwait(false);
+            foreach (var line in metrics.Split('\n'))
+            {
+                if (!line.StartsWith("reactive_management_heartbeat_lateness_milliseconds_bucket", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                var le = line[(line.IndexOf("le=\"", StringComparison.Ordinal) + 4)..];
+                le = le[..le.IndexOf('"', StringComparison.Ordinal)];
+                var bound = le == "+Inf" ? double.PositiveInfinity : double.Parse(le, CultureInfo.InvariantCulture);
+                buckets[bound] = buckets.GetValueOrDefault(bound) + (long)double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+            }
+        }
+        catch (HttpRequestException)
+        {
+        }
+
+        return buckets;
+    }
+
+    /// <summary>The upper bound of the bucket holding the given percentile of the counts between two scrapes.</summary>
+    public static string Percentile(SortedDictionary<double, long> before, SortedDictionary<double, long> after, double percentile)
+    {
+        var total = after.Count == 0 ? 0 : after.Values.Max() - (before.Count == 0 ? 0 : before.Values.Max());
+        if (total <= 0)
+        {
+            return "n/a";
+        }
+
+        foreach (var (bound, cumulative) in after)
+        {
+            if (cumulative - before.GetValueOrDefault(bound) >= percentile / 100 * total)
+            {
+                return double.IsPositiveInfinity(bound) ? "> 5000" : $"≤ {bound:0}";
+            }
+        }
+
+        return "n/a";
+    }
 }

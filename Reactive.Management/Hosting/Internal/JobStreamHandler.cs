@@ -92,6 +92,7 @@ internal sealed class JobStreamHandler(
         var httpContext = context.GetHttpContext();
         var opened = Stopwatch.GetTimestamp();
         var jobs = hub.CreateChannel(peer.Key, settings.MaxQueuedJobsPerStream);
+        var writes = new StreamWrites(jobs, settings.HeartbeatInterval, metrics);
         var streamContext = new PeerStreamContext(peer, httpContext.RequestServices, streamEnd.Token);
 
         // Subscribed before the channel is registered, so no job published to it can be missed.
@@ -101,7 +102,7 @@ internal sealed class JobStreamHandler(
                 new AbortingStreamWriter<EncryptedMessage>(responses, httpContext),
                 JobStreamPipeline.WritePolicy(settings.StuckWriteTimeout, scheduler.Scheduler, metrics.HeartbeatSkipped),
                 streamEnd.Token)
-            .Do(written => CountWritten(written, jobs))
+            .Do(writes.Written)
             .LastOrDefaultAsync()
             .ToTask();
         var receiving = ReceiveAnswersAsync(requests, peer, sealedChannel, streamEnd);
@@ -201,13 +202,30 @@ internal sealed class JobStreamHandler(
         return false;
     }
 
-    private void CountWritten(EncryptedMessage written, PeerJobChannel jobs)
+    /// <summary>
+    /// What each completed write of one stream tells: the metrics, how late a heartbeat came, and the job channel's room.
+    /// </summary>
+    private sealed class StreamWrites(PeerJobChannel jobs, TimeSpan heartbeatInterval, ManagementMetrics metrics)
     {
-        var heartbeat = JobStreamPipeline.IsSealedHeartbeat(written);
-        metrics.MessageWritten(heartbeat);
-        if (!heartbeat)
+        private long _lastWrite = Stopwatch.GetTimestamp();
+
+        // Called in order, one write after another (the sink's sequence).
+        public void Written(EncryptedMessage written)
         {
-            jobs.JobWritten();
+            var now = Stopwatch.GetTimestamp();
+            var heartbeat = JobStreamPipeline.IsSealedHeartbeat(written);
+            metrics.MessageWritten(heartbeat);
+            if (heartbeat)
+            {
+                // Due one interval after the previous write (the reset); anything beyond that is timer or CPU delay.
+                metrics.HeartbeatLate(Stopwatch.GetElapsedTime(_lastWrite, now) - heartbeatInterval);
+            }
+            else
+            {
+                jobs.JobWritten();
+            }
+
+            _lastWrite = now;
         }
     }
 
