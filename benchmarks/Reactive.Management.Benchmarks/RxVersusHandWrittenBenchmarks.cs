@@ -16,11 +16,12 @@ namespace Reactive.Management.Benchmarks;
 /// precomputed key and hand each message to a null writer.
 /// </summary>
 /// <remarks>
-/// Time is stepped, not waited for: the Rx heartbeat runs on a <see cref="HistoricalScheduler"/>, the loop's
-/// <see cref="PeriodicTimer"/> on a <see cref="FakeTimeProvider"/>. Stepping the Rx clock runs the heartbeat on the
-/// stepping thread; stepping the fake clock completes the loop's wait, whose continuation then runs on the thread pool —
-/// as in production, where the loop pays one hop more than Rx (timer → awaiting loop) for every message. Each benchmark
-/// waits until its messages are written.
+/// Heartbeats: time is stepped, not waited for — the Rx heartbeat runs on a <see cref="HistoricalScheduler"/>, the
+/// loop's <see cref="PeriodicTimer"/> on a <see cref="FakeTimeProvider"/>; each step fires one heartbeat, written before
+/// the next step. Jobs: both run on the real clock (<see cref="DefaultScheduler"/>, <see cref="TimeProvider.System"/>),
+/// as in production — no heartbeat falls due within the run, but every job resets a real timer (Rx: a new
+/// <c>Interval</c> through <c>Switch</c>; the loop: <c>PeriodicTimer.Period</c>). Each benchmark waits until its
+/// messages are written.
 /// </remarks>
 [MemoryDiagnoser]
 [ThreadingDiagnoser]
@@ -42,6 +43,10 @@ public class RxVersusHandWrittenBenchmarks
     private FakeTimeProvider _loopClock = null!;
     private CancellationTokenSource _loopStop = null!;
     private Task _loop = null!;
+    private Subject<JobRequest> _rxRealJobs = null!;
+    private IDisposable _rxRealSubscription = null!;
+    private Channel<JobRequest> _loopRealJobs = null!;
+    private Task _loopReal = null!;
     private JobRequest _job = null!;
 
     [GlobalSetup]
@@ -63,15 +68,25 @@ public class RxVersusHandWrittenBenchmarks
         _loopClock = new FakeTimeProvider(DateTimeOffset.UnixEpoch);
         _loopStop = new CancellationTokenSource();
         _loop = HandWrittenJobLoop.RunAsync(_loopJobs.Reader, _loopChannel, _loopWriter, Interval, _loopClock, _loopStop.Token);
+
+        _rxRealJobs = new Subject<JobRequest>();
+        _rxRealSubscription = JobStreamPipeline.Outgoing(_rxRealJobs, _rxChannel, Interval, DefaultScheduler.Instance)
+            .WriteTo(_rxWriter, JobStreamPipeline.WritePolicy(TimeSpan.FromMinutes(1), DefaultScheduler.Instance), CancellationToken.None)
+            .Subscribe();
+        _loopRealJobs = Channel.CreateUnbounded<JobRequest>(new UnboundedChannelOptions { SingleReader = true });
+        _loopReal = HandWrittenJobLoop.RunAsync(_loopRealJobs.Reader, _loopChannel, _loopWriter, Interval, TimeProvider.System, _loopStop.Token);
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
         _rxSubscription.Dispose();
+        _rxRealSubscription.Dispose();
         _loopJobs.Writer.Complete();
+        _loopRealJobs.Writer.Complete();
         _loopStop.Cancel();
         _ = _loop.ContinueWith(static task => task.Exception, TaskScheduler.Default);
+        _ = _loopReal.ContinueWith(static task => task.Exception, TaskScheduler.Default);
         _rxChannel.Dispose();
         _loopChannel.Dispose();
         _server.Dispose();
@@ -107,7 +122,7 @@ public class RxVersusHandWrittenBenchmarks
     {
         for (var i = 0; i < Messages; i++)
         {
-            _rxJobs.OnNext(_job);
+            _rxRealJobs.OnNext(_job);
         }
 
         return _rxWriter.Count;
@@ -119,7 +134,7 @@ public class RxVersusHandWrittenBenchmarks
         var expected = _loopWriter.Count + Messages;
         for (var i = 0; i < Messages; i++)
         {
-            _loopJobs.Writer.TryWrite(_job);
+            _loopRealJobs.Writer.TryWrite(_job);
         }
 
         _loopWriter.WaitFor(expected);
