@@ -77,6 +77,8 @@ var heapConnected = server is null ? null : await server.ManagedHeapBytesAsync()
 var cpuBefore = server?.CpuTime();
 var ownCpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
 var latenessBefore = server is null ? null : await server.HeartbeatLatenessAsync();
+var writtenBefore = server is null ? 0 : await server.CounterAsync("reactive_management_heartbeats_sent_total");
+var skippedBefore = server is null ? 0 : await server.CounterAsync("reactive_management_heartbeats_skipped_total");
 var window = Stopwatch.StartNew();
 recorder.StartMeasuring();
 var created = new System.Collections.Concurrent.ConcurrentDictionary<Guid, long>();
@@ -133,6 +135,8 @@ var measured = window.Elapsed;
 var cpuAfter = server?.CpuTime();
 var ownCpuAfter = Process.GetCurrentProcess().TotalProcessorTime;
 var latenessAfter = server is null ? null : await server.HeartbeatLatenessAsync();
+var writtenAfter = server is null ? 0 : await server.CounterAsync("reactive_management_heartbeats_sent_total");
+var skippedAfter = server is null ? 0 : await server.CounterAsync("reactive_management_heartbeats_skipped_total");
 recorder.StopMeasuring();
 // Jobs created near the end get a moment to arrive.
 await Task.Delay(TimeSpan.FromSeconds(1));
@@ -159,6 +163,7 @@ if (latenessBefore is not null)
     Console.WriteLine($"| heartbeat lateness at the server's write, p50 / p99 | {ServerProcess.Percentile(latenessBefore, latenessAfter!, 50)} / {ServerProcess.Percentile(latenessBefore, latenessAfter!, 99)} ms |");
 }
 
+Console.WriteLine($"| heartbeats written by the server (skipped: a write was pending) | {(writtenAfter - writtenBefore) / measured.TotalSeconds:F0}/s ({(skippedAfter - skippedBefore) / measured.TotalSeconds:F0}/s) |");
 Console.WriteLine($"| heartbeats received | {recorder.Heartbeats / measured.TotalSeconds:F0}/s (expected {options.Peers / options.HeartbeatInterval.TotalSeconds:F0}/s) |");
 Console.WriteLine($"| heartbeat lateness at the peer, p50 / p99 / max | {Recorder.Percentile(recorder.LatenessMs, 50):F1} / {Recorder.Percentile(recorder.LatenessMs, 99):F1} / {Recorder.Percentile(recorder.LatenessMs, 100):F1} ms ({recorder.LatenessMs.Count} judged) |");
 if (options.JobsPerSecond > 0)

@@ -102,4 +102,20 @@ internal sealed class ServerProcess(int pid, HttpClient api)
 
         return "n/a";
     }
+
+    /// <summary>The sum of a counter's series in the host's /metrics (Prometheus name), or 0.</summary>
+    public async Task<double> CounterAsync(string name)
+    {
+        try
+        {
+            var metrics = await api.GetStringAsync(new Uri("/metrics", UriKind.Relative)).ConfigureAwait(false);
+            return metrics.Split('\n')
+                .Where(line => line.StartsWith(name, StringComparison.Ordinal) && (line.Length == name.Length || line[name.Length] is '{' or ' '))
+                .Sum(line => double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
+        }
+        catch (HttpRequestException)
+        {
+            return 0;
+        }
+    }
 }
