@@ -25,6 +25,9 @@ internal static partial class Log
     [LoggerMessage(105, LogLevel.Warning, "Job stream of peer {PeerId} reset: a write was still pending after {Limit} (the peer stopped reading); its unanswered jobs wait for its next stream")]
     public static partial void StreamStuck(ILogger logger, string peerId, TimeSpan limit);
 
+    [LoggerMessage(106, LogLevel.Warning, "Could not record which replica holds the stream of peer {PeerId}")]
+    public static partial void OwnershipNotRecorded(ILogger logger, string peerId, Exception exception);
+
     // 2xx: handshake refusals.
     [LoggerMessage(200, LogLevel.Warning, "Job stream refused ({StatusCode}): {Detail}; peer key {PeerKey}")]
     public static partial void HandshakeRefused(ILogger logger, StatusCode statusCode, string detail, string peerKey);
@@ -60,6 +63,12 @@ internal static partial class Log
 
     [LoggerMessage(403, LogLevel.Error, "The deadline of job {JobId} could not be applied")]
     public static partial void DeadlineFailed(ILogger logger, Guid jobId, Exception exception);
+
+    [LoggerMessage(404, LogLevel.Warning, "Could not tell the other replicas that peer {PeerKey} has a job; their poll will find it")]
+    public static partial void JobSignalNotSent(ILogger logger, string peerKey, Exception exception);
+
+    [LoggerMessage(405, LogLevel.Warning, "The replica's job hints from PostgreSQL are interrupted; reconnecting (the poll goes on)")]
+    public static partial void JobSignalsLost(ILogger logger, Exception exception);
 
     // 5xx: server identity.
     [LoggerMessage(500, LogLevel.Information, "Created a new server key at {Path}; public key {PublicKey}")]

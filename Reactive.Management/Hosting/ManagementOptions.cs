@@ -39,7 +39,8 @@ public sealed class ManagementOptions
 
     /// <summary>
     /// Where peers and jobs are kept: <c>sqlite</c> (default; one file at <see cref="SqlitePath"/>, kept across
-    /// restarts) or <c>memory</c> (lost with the process; for tests and demos).
+    /// restarts), <c>postgres</c> (shared by several replicas; <see cref="PostgresConnectionString"/>) or <c>memory</c>
+    /// (lost with the process; for tests and demos).
     /// </summary>
     public string Store { get; set; } = StoreKinds.Sqlite;
 
@@ -96,6 +97,24 @@ public sealed class ManagementOptions
     /// </summary>
     public string? ApiToken { get; set; }
 
+    /// <summary>
+    /// The Npgsql connection string when <see cref="Store"/> is <c>postgres</c>
+    /// (e.g. <c>Host=db;Database=management;Username=management;Password=…</c>). Never logged.
+    /// </summary>
+    public string? PostgresConnectionString { get; set; }
+
+    /// <summary>
+    /// With <c>postgres</c>: how often a replica looks in the store for pending jobs of the peers it holds, in case a
+    /// <c>NOTIFY</c> hint was lost. Default 10 s; more than 0 and at most 1 h.
+    /// </summary>
+    public TimeSpan PostgresPollInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// This replica's name, shown as the <c>replica</c> holding a peer's stream. Default the machine name; give each
+    /// replica its own.
+    /// </summary>
+    public string ReplicaName { get; set; } = Environment.MachineName;
+
     /// <summary>The accepted values of <see cref="Store"/>.</summary>
     public static class StoreKinds
     {
@@ -104,5 +123,8 @@ public sealed class ManagementOptions
 
         /// <summary>In memory, lost with the process.</summary>
         public const string Memory = "memory";
+
+        /// <summary>PostgreSQL, shared by several replicas.</summary>
+        public const string Postgres = "postgres";
     }
 }

@@ -9,6 +9,7 @@ using Reactive.Management.Hosting.Api;
 using Reactive.Management.Hosting.Internal;
 using Reactive.Management.Jobs;
 using Reactive.Management.Peers;
+using Reactive.Management.Replicas;
 using Reactive.Management.Storage;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -41,12 +42,32 @@ public static class ReactiveManagementServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ManagementOptions>, ManagementOptionsValidator>());
         services.TryAddSingleton(new ManagementScheduler(DefaultScheduler.Instance));
         services.TryAddSingleton(sp => new SqliteDatabase(Options(sp).SqlitePath));
-        services.TryAddSingleton<IPeerRegistry>(sp => UsesMemory(sp)
-            ? new InMemoryPeerRegistry(Scheduler(sp))
-            : new SqlitePeerRegistry(sp.GetRequiredService<SqliteDatabase>(), Scheduler(sp)));
-        services.TryAddSingleton<IJobStore>(sp => UsesMemory(sp)
-            ? new InMemoryJobStore()
-            : new SqliteJobStore(sp.GetRequiredService<SqliteDatabase>()));
+        services.TryAddSingleton(sp => new PostgresDatabase(Options(sp).PostgresConnectionString!));
+        services.TryAddSingleton(sp => new PostgresJobStore(sp.GetRequiredService<PostgresDatabase>()));
+        services.TryAddSingleton<IPeerRegistry>(sp => StoreKind(sp) switch
+        {
+            ManagementOptions.StoreKinds.Memory => new InMemoryPeerRegistry(Scheduler(sp)),
+            ManagementOptions.StoreKinds.Postgres => new PostgresPeerRegistry(sp.GetRequiredService<PostgresDatabase>(), Scheduler(sp)),
+            _ => new SqlitePeerRegistry(sp.GetRequiredService<SqliteDatabase>(), Scheduler(sp)),
+        });
+        services.TryAddSingleton<IJobStore>(sp => StoreKind(sp) switch
+        {
+            ManagementOptions.StoreKinds.Memory => new InMemoryJobStore(),
+            ManagementOptions.StoreKinds.Postgres => sp.GetRequiredService<PostgresJobStore>(),
+            _ => new SqliteJobStore(sp.GetRequiredService<SqliteDatabase>()),
+        });
+        // Replicas: with PostgreSQL, job hints over LISTEN/NOTIFY and stream owners in the database; else this host alone.
+        services.TryAddSingleton<IJobSignals>(sp => StoreKind(sp) == ManagementOptions.StoreKinds.Postgres
+            ? new PostgresJobSignals(
+                sp.GetRequiredService<PostgresDatabase>(),
+                sp.GetRequiredService<PostgresJobStore>(),
+                Options(sp).PostgresPollInterval,
+                Scheduler(sp),
+                sp.GetRequiredService<ILogger<PostgresJobSignals>>())
+            : new LocalJobSignals());
+        services.TryAddSingleton<IStreamOwnership>(sp => StoreKind(sp) == ManagementOptions.StoreKinds.Postgres
+            ? new PostgresStreamOwnership(sp.GetRequiredService<PostgresDatabase>(), Options(sp).ReplicaName, Scheduler(sp))
+            : new LocalStreamOwnership(sp.GetRequiredService<JobHub>(), Options(sp).ReplicaName));
         services.TryAddSingleton<JobHub>();
         services.TryAddSingleton(sp => new JobBoard(
             sp.GetRequiredService<IJobStore>(),
@@ -54,7 +75,8 @@ public static class ReactiveManagementServiceCollectionExtensions
             Scheduler(sp),
             new JobTimeouts(Options(sp).AnswerTimeout, Options(sp).PendingTimeToLive),
             sp.GetRequiredService<ILogger<JobBoard>>(),
-            sp.GetRequiredService<ManagementMetrics>()));
+            sp.GetRequiredService<ManagementMetrics>(),
+            sp.GetRequiredService<IJobSignals>()));
         services.TryAddSingleton<ManagementMetrics>();
         services.TryAddSingleton(sp => ServerIdentity.LoadOrCreate(
             Options(sp).ServerKeyPath,
@@ -70,5 +92,5 @@ public static class ReactiveManagementServiceCollectionExtensions
 
     private static System.Reactive.Concurrency.IScheduler Scheduler(IServiceProvider services) => services.GetRequiredService<ManagementScheduler>().Scheduler;
 
-    private static bool UsesMemory(IServiceProvider services) => Options(services).Store == ManagementOptions.StoreKinds.Memory;
+    private static string StoreKind(IServiceProvider services) => Options(services).Store;
 }

@@ -11,6 +11,7 @@ using Reactive.Management.Crypto;
 using Reactive.Management.Diagnostics;
 using Reactive.Management.Peers;
 using Reactive.Management.Protocol;
+using Reactive.Management.Replicas;
 
 namespace Reactive.Management.Jobs;
 
@@ -48,7 +49,8 @@ public enum JobCancelOutcome
 
 /// <summary>
 /// The jobs of all peers: creates them (stored before anyone is told), hands them to the peer's live stream or
-/// keeps them until it connects, completes them with the peer's answer, and times them out.
+/// keeps them until it connects (hinting other replicas, if any, that it has work), completes them with the peer's
+/// answer, and times them out.
 /// </summary>
 /// <remarks>
 /// <para>The store is the truth; every change is a conditional update, so an answer, a time-out and a cancellation
@@ -71,12 +73,20 @@ public sealed class JobBoard : IDisposable
     private readonly JobTimeouts _timeouts;
     private readonly ILogger _logger;
     private readonly ManagementMetrics? _metrics;
+    private readonly IJobSignals? _signals;
     private readonly Subject<Job> _changes = new();
     private readonly ISubject<Job> _changesSynchronized;
     private readonly ConcurrentDictionary<Guid, CompositeDisposable> _deadlines = new();
 
     /// <summary>Creates a board over <paramref name="store"/> that sends through <paramref name="hub"/>.</summary>
-    public JobBoard(IJobStore store, JobHub hub, IScheduler scheduler, JobTimeouts? timeouts = null, ILogger<JobBoard>? logger = null, ManagementMetrics? metrics = null)
+    public JobBoard(
+        IJobStore store,
+        JobHub hub,
+        IScheduler scheduler,
+        JobTimeouts? timeouts = null,
+        ILogger<JobBoard>? logger = null,
+        ManagementMetrics? metrics = null,
+        IJobSignals? signals = null)
     {
         _store = store ?? throw new ArgumentNullException(nameof(store));
         _hub = hub ?? throw new ArgumentNullException(nameof(hub));
@@ -84,6 +94,7 @@ public sealed class JobBoard : IDisposable
         _timeouts = timeouts ?? JobTimeouts.Default;
         _logger = logger ?? NullLogger<JobBoard>.Instance;
         _metrics = metrics;
+        _signals = signals;
         _changesSynchronized = Subject.Synchronize(_changes);
     }
 
@@ -119,6 +130,10 @@ public sealed class JobBoard : IDisposable
         if (_hub.TryGetChannel(peer.Key, out var channel))
         {
             job = await DispatchAsync(job, channel, cancellationToken).ConfigureAwait(false) ?? job;
+        }
+        else if (_signals is not null)
+        {
+            await HintOtherReplicasAsync(peer.Key, cancellationToken).ConfigureAwait(false);
         }
 
         Log.JobCreated(_logger, job.Id, job.PeerId, job.State.ToName());
@@ -233,6 +248,19 @@ public sealed class JobBoard : IDisposable
         _deadlines.Clear();
         _changesSynchronized.OnCompleted();
         _changes.Dispose();
+    }
+
+    private async Task HintOtherReplicasAsync(WireGuardPublicKey peer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _signals!.PeerHasWorkAsync(peer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            // The job is stored: the replica holding the peer finds it on its poll or the peer's next stream.
+            Log.JobSignalNotSent(_logger, peer.ToString(), exception);
+        }
     }
 
     private async Task<Job?> DispatchAsync(Job job, PeerJobChannel channel, CancellationToken cancellationToken)

@@ -4,7 +4,7 @@ using Microsoft.Data.Sqlite;
 using Reactive.Management.Crypto;
 using Reactive.Management.Protocol;
 using Reactive.Management.Storage;
-using static Reactive.Management.Storage.SqliteValues;
+using static Reactive.Management.Storage.StoredValues;
 
 namespace Reactive.Management.Jobs;
 

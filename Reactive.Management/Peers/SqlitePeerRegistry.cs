@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
 using Reactive.Management.Crypto;
 using Reactive.Management.Storage;
-using static Reactive.Management.Storage.SqliteValues;
+using static Reactive.Management.Storage.StoredValues;
 
 namespace Reactive.Management.Peers;
 

@@ -18,10 +18,13 @@ internal static class ApiJson
 
 internal sealed record CreatePeerRequest(string? WgPubKey, string? Name);
 
-internal sealed record PeerResponse(string Id, string WgPubKey, string Name, bool Connected, DateTimeOffset CreatedAt)
+internal sealed record PeerResponse(string Id, string WgPubKey, string Name, bool Connected, string? Replica, DateTimeOffset CreatedAt)
 {
-    public static PeerResponse From(Peer peer, JobHub hub) =>
-        new(peer.Id, peer.Key.ToString(), peer.Name, hub.IsConnected(peer.Key), peer.CreatedAt);
+    public static async Task<PeerResponse> FromAsync(Peer peer, Replicas.IStreamOwnership ownership, CancellationToken cancellationToken)
+    {
+        var replica = await ownership.OwnerAsync(peer.Key, cancellationToken).ConfigureAwait(false);
+        return new(peer.Id, peer.Key.ToString(), peer.Name, replica is not null, replica, peer.CreatedAt);
+    }
 }
 
 internal sealed record CreateJobRequest(WorkloadRequest? Workload);

@@ -10,6 +10,7 @@ using Reactive.Management.Diagnostics;
 using Reactive.Management.Jobs;
 using Reactive.Management.Peers;
 using Reactive.Management.Protocol;
+using Reactive.Management.Replicas;
 
 namespace Reactive.Management.Hosting.Api;
 
@@ -54,7 +55,7 @@ internal static class ManagementApi
             detail: "The API needs 'Authorization: Bearer <token>' with the token of Management:ApiToken (or the one printed at start, log event 600).");
     }
 
-    private static async Task<IResult> CreatePeerAsync(HttpRequest request, IPeerRegistry registry, JobHub hub, CancellationToken cancellationToken)
+    private static async Task<IResult> CreatePeerAsync(HttpRequest request, IPeerRegistry registry, IStreamOwnership ownership, CancellationToken cancellationToken)
     {
         var (body, error) = await ReadAsync<CreatePeerRequest>(request, cancellationToken);
         if (error is not null)
@@ -74,22 +75,28 @@ internal static class ManagementApi
         }
 
         var (peer, created) = await registry.RegisterAsync(key, name, cancellationToken);
-        var response = PeerResponse.From(peer, hub);
+        var response = await PeerResponse.FromAsync(peer, ownership, cancellationToken);
         return created
             ? Results.Json(response, ApiJson.Options, statusCode: StatusCodes.Status201Created)
             : Results.Json(response, ApiJson.Options);
     }
 
-    private static async Task<IResult> ListPeersAsync(IPeerRegistry registry, JobHub hub, CancellationToken cancellationToken)
+    private static async Task<IResult> ListPeersAsync(IPeerRegistry registry, IStreamOwnership ownership, CancellationToken cancellationToken)
     {
         var peers = await registry.ListAsync(cancellationToken);
-        return Results.Json(peers.Select(peer => PeerResponse.From(peer, hub)), ApiJson.Options);
+        var responses = new List<PeerResponse>(peers.Count);
+        foreach (var peer in peers)
+        {
+            responses.Add(await PeerResponse.FromAsync(peer, ownership, cancellationToken));
+        }
+
+        return Results.Json(responses, ApiJson.Options);
     }
 
-    private static async Task<IResult> GetPeerAsync(string peerId, IPeerRegistry registry, JobHub hub, CancellationToken cancellationToken)
+    private static async Task<IResult> GetPeerAsync(string peerId, IPeerRegistry registry, IStreamOwnership ownership, CancellationToken cancellationToken)
     {
         var peer = await registry.FindByIdAsync(peerId, cancellationToken);
-        return peer is null ? PeerNotFound(peerId) : Results.Json(PeerResponse.From(peer, hub), ApiJson.Options);
+        return peer is null ? PeerNotFound(peerId) : Results.Json(await PeerResponse.FromAsync(peer, ownership, cancellationToken), ApiJson.Options);
     }
 
     private static async Task<IResult> CreateJobAsync(

@@ -13,6 +13,7 @@ using Reactive.Management.Diagnostics;
 using Reactive.Management.Jobs;
 using Reactive.Management.Peers;
 using Reactive.Management.Protocol;
+using Reactive.Management.Replicas;
 using Reactive.Management.Streams;
 
 namespace Reactive.Management.Hosting.Internal;
@@ -31,6 +32,8 @@ internal sealed class JobStreamHandler(
     IOptionsMonitor<ManagementOptions> options,
     IHostApplicationLifetime lifetime,
     ManagementMetrics metrics,
+    IJobSignals signals,
+    IStreamOwnership ownership,
     ILogger<JobStreamHandler> logger)
 {
     private readonly OutgoingOperator[] _operators = [.. operators];
@@ -112,8 +115,15 @@ internal sealed class JobStreamHandler(
             Log.StreamReplaced(logger, peer.Id);
         }
 
-        // The peer's unfinished jobs now, and again whenever a write makes room for jobs that had to wait in the store.
+        var streamId = Guid.NewGuid();
+        await ClaimAsync(peer, streamId, streamEnd.Token).ConfigureAwait(false);
+
+        // The peer's unfinished jobs now, and again whenever a write makes room for jobs that had to wait in the store,
+        // or another replica (or the poll) says the peer has work.
+        var channelEnded = jobs.RoomFreed.IgnoreElements().Concat(Observable.Return(Unit.Default));
+        var hints = signals.PeersWithWork.Where(peer.Key.Equals).Select(_ => Unit.Default).TakeUntil(channelEnded);
         var delivering = jobs.RoomFreed
+            .Merge(hints)
             .StartWith(Unit.Default)
             .Select(_ => Observable.FromAsync(ct => board.DeliverPendingAsync(jobs, ct)))
             .Concat()
@@ -181,9 +191,35 @@ internal sealed class JobStreamHandler(
             await ((Task)sending).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             await ((Task)delivering).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             await ((Task)receiving).ConfigureAwait(false);
+            await ReleaseAsync(peer, streamId).ConfigureAwait(false);
             var duration = Stopwatch.GetElapsedTime(opened);
             metrics.StreamClosed(duration, reason);
             Log.StreamEnded(logger, peer.Id, reason, duration);
+        }
+    }
+
+    private async Task ClaimAsync(Peer peer, Guid streamId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ownership.ClaimAsync(peer.Key, streamId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            // Who holds the stream is for the API and operators; the stream itself works without it.
+            Log.OwnershipNotRecorded(logger, peer.Id, exception);
+        }
+    }
+
+    private async Task ReleaseAsync(Peer peer, Guid streamId)
+    {
+        try
+        {
+            await ownership.ReleaseAsync(peer.Key, streamId).ConfigureAwait(false);
+        }
+        catch (Exception exception)
+        {
+            Log.OwnershipNotRecorded(logger, peer.Id, exception);
         }
     }
 

@@ -24,9 +24,39 @@ internal sealed class ManagementOptionsValidator : IValidateOptions<ManagementOp
             failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.ServerKeyValidity)} must be more than 0; got {options.ServerKeyValidity}.");
         }
 
-        if (options.Store is not (ManagementOptions.StoreKinds.Sqlite or ManagementOptions.StoreKinds.Memory))
+        if (options.Store is not (ManagementOptions.StoreKinds.Sqlite or ManagementOptions.StoreKinds.Memory or ManagementOptions.StoreKinds.Postgres))
         {
-            failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.Store)} must be '{ManagementOptions.StoreKinds.Sqlite}' or '{ManagementOptions.StoreKinds.Memory}'; got '{options.Store}'.");
+            failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.Store)} must be '{ManagementOptions.StoreKinds.Sqlite}', '{ManagementOptions.StoreKinds.Postgres}' or '{ManagementOptions.StoreKinds.Memory}'; got '{options.Store}'.");
+        }
+
+        if (options.Store == ManagementOptions.StoreKinds.Postgres)
+        {
+            if (string.IsNullOrWhiteSpace(options.PostgresConnectionString))
+            {
+                failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.PostgresConnectionString)} must be set when the store is '{ManagementOptions.StoreKinds.Postgres}'.");
+            }
+            else
+            {
+                try
+                {
+                    _ = new Npgsql.NpgsqlConnectionStringBuilder(options.PostgresConnectionString);
+                }
+                catch (ArgumentException exception)
+                {
+                    // The message names the bad keyword, never the password.
+                    failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.PostgresConnectionString)} is not a valid connection string: {exception.Message}");
+                }
+            }
+        }
+
+        if (options.PostgresPollInterval <= TimeSpan.Zero || options.PostgresPollInterval > TimeSpan.FromHours(1))
+        {
+            failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.PostgresPollInterval)} must be more than 0 and at most 01:00:00; got {options.PostgresPollInterval}.");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.ReplicaName))
+        {
+            failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.ReplicaName)} must not be empty.");
         }
 
         if (options.Store == ManagementOptions.StoreKinds.Sqlite && string.IsNullOrWhiteSpace(options.SqlitePath))

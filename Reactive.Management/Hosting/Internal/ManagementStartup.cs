@@ -2,6 +2,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using Reactive.Management.Hosting.Api;
 using Reactive.Management.Jobs;
+using Reactive.Management.Replicas;
 
 namespace Reactive.Management.Hosting.Internal;
 
@@ -16,6 +17,8 @@ internal sealed class ManagementStartup(
     JobBoard board,
     ApiAccess apiAccess,
     JobStreamHandler jobStreams,
+    IJobSignals signals,
+    IStreamOwnership ownership,
     IHostApplicationLifetime lifetime) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -24,6 +27,16 @@ internal sealed class ManagementStartup(
         _ = options.Value;
         _ = identity.KeyPair;
         await board.StartAsync(cancellationToken).ConfigureAwait(false);
+        if (ownership is PostgresStreamOwnership shared)
+        {
+            // Streams do not survive a restart: the rows this replica left say nothing true any more.
+            await shared.ForgetOwnStreamsAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (signals is IHostedService hints)
+        {
+            await hints.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
         // Once the server listens, its addresses tell whether the API needs a token (printed now, not at the first request).
         lifetime.ApplicationStarted.Register(apiAccess.EnsureDecided);
     }
@@ -33,6 +46,12 @@ internal sealed class ManagementStartup(
     /// service stops before Kestrel (hosted services stop in reverse order), so Kestrel starts closing connections only
     /// after every stream has handed over its status.
     /// </summary>
-    public async Task StopAsync(CancellationToken cancellationToken) =>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
         await jobStreams.WhenAllEndedAsync().WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (signals is IHostedService hints)
+        {
+            await hints.StopAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
 }

@@ -1,7 +1,7 @@
 namespace Reactive.Management.Storage;
 
-/// <summary>How timestamps are written to SQLite: UTC ticks in an INTEGER column, exact both ways.</summary>
-internal static class SqliteValues
+/// <summary>How timestamps are stored (SQLite INTEGER, PostgreSQL bigint): UTC ticks, exact both ways.</summary>
+internal static class StoredValues
 {
     public static long ToTicks(DateTimeOffset value) => value.UtcTicks;
 

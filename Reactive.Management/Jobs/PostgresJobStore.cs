@@ -1,0 +1,143 @@
+using System.Data.Common;
+using Google.Protobuf;
+using Npgsql;
+using Reactive.Management.Crypto;
+using Reactive.Management.Protocol;
+using Reactive.Management.Storage;
+using static Reactive.Management.Storage.StoredValues;
+
+namespace Reactive.Management.Jobs;
+
+/// <summary>
+/// Jobs in PostgreSQL, shared by several management replicas. The same contract as <see cref="SqliteJobStore"/>:
+/// every change a conditional update, durable when it returns (PostgreSQL commits are).
+/// </summary>
+public sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
+{
+    private const string Columns = "id, peer_id, peer_key, workload, status, created_at, sent_at, completed_at, upload_key, failed_reason";
+
+    /// <inheritdoc />
+    public async ValueTask AddAsync(Job job, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        await using var command = await database.CommandAsync(
+            $"INSERT INTO jobs ({Columns}) VALUES (@id, @peer_id, @peer_key, @workload, @status, @created_at, @sent_at, @completed_at, @upload_key, @failed_reason)",
+            cancellationToken).ConfigureAwait(false);
+        Bind(command, job);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<Job?> FindAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        await using var command = await database.CommandAsync($"SELECT {Columns} FROM jobs WHERE id = @id", cancellationToken).ConfigureAwait(false);
+        command.Parameters.AddWithValue("id", id);
+        var jobs = await ReadAsync(command, cancellationToken).ConfigureAwait(false);
+        return jobs.Count == 0 ? null : jobs[0];
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> TryUpdateAsync(Job updated, IReadOnlyCollection<JobState> expectedStates, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(updated);
+        ArgumentNullException.ThrowIfNull(expectedStates);
+        if (expectedStates.Count == 0)
+        {
+            return false;
+        }
+
+        await using var command = await database.CommandAsync(
+            """
+            UPDATE jobs SET status = @status, sent_at = @sent_at, completed_at = @completed_at,
+                            upload_key = @upload_key, failed_reason = @failed_reason
+            WHERE id = @id AND status = ANY(@expected)
+            """,
+            cancellationToken).ConfigureAwait(false);
+        Bind(command, updated);
+        command.Parameters.AddWithValue("expected", expectedStates.Select(state => state.ToName()).ToArray());
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<Job>> ListUnfinishedAsync(WireGuardPublicKey? peer, CancellationToken cancellationToken = default)
+    {
+        await using var command = await database.CommandAsync(
+            $"SELECT {Columns} FROM jobs WHERE status IN ('pending', 'sent') {(peer is null ? "" : "AND peer_key = @peer_key")} ORDER BY created_at, seq",
+            cancellationToken).ConfigureAwait(false);
+        if (peer is not null)
+        {
+            command.Parameters.AddWithValue("peer_key", peer.ToString());
+        }
+
+        return await ReadAsync(command, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<(IReadOnlyList<Job> Page, int Total)> ListByPeerAsync(string peerId, int offset, int limit, CancellationToken cancellationToken = default)
+    {
+        await using var count = await database.CommandAsync("SELECT COUNT(*) FROM jobs WHERE peer_id = @peer_id", cancellationToken).ConfigureAwait(false);
+        count.Parameters.AddWithValue("peer_id", peerId);
+        var total = Convert.ToInt32(await count.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+
+        await using var page = await database.CommandAsync(
+            $"SELECT {Columns} FROM jobs WHERE peer_id = @peer_id ORDER BY created_at DESC, seq DESC LIMIT @limit OFFSET @offset",
+            cancellationToken).ConfigureAwait(false);
+        page.Parameters.AddWithValue("peer_id", peerId);
+        page.Parameters.AddWithValue("limit", limit);
+        page.Parameters.AddWithValue("offset", offset);
+        return (await ReadAsync(page, cancellationToken).ConfigureAwait(false), total);
+    }
+
+    /// <summary>The keys of peers that have pending jobs (for the replica's poll).</summary>
+    public async ValueTask<IReadOnlyList<WireGuardPublicKey>> PeersWithPendingJobsAsync(CancellationToken cancellationToken = default)
+    {
+        await using var command = await database.CommandAsync("SELECT DISTINCT peer_key FROM jobs WHERE status = 'pending'", cancellationToken).ConfigureAwait(false);
+        var keys = new List<WireGuardPublicKey>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            keys.Add(WireGuardPublicKey.Parse(reader.GetString(0)));
+        }
+
+        return keys;
+    }
+
+    private static void Bind(NpgsqlCommand command, Job job)
+    {
+        command.Parameters.AddWithValue("id", job.Id);
+        command.Parameters.AddWithValue("peer_id", job.PeerId);
+        command.Parameters.AddWithValue("peer_key", job.PeerKey.ToString());
+        command.Parameters.AddWithValue("workload", job.Bundle.ToByteArray());
+        command.Parameters.AddWithValue("status", job.State.ToName());
+        command.Parameters.AddWithValue("created_at", ToTicks(job.CreatedAt));
+        command.Parameters.AddWithValue("sent_at", NpgsqlTypes.NpgsqlDbType.Bigint, ToTicksOrNull(job.SentAt));
+        command.Parameters.AddWithValue("completed_at", NpgsqlTypes.NpgsqlDbType.Bigint, ToTicksOrNull(job.CompletedAt));
+        command.Parameters.AddWithValue("upload_key", NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.UploadKey));
+        command.Parameters.AddWithValue("failed_reason", NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.FailedReason));
+    }
+
+    private static async Task<List<Job>> ReadAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    {
+        var jobs = new List<Job>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            jobs.Add(new Job(
+                reader.GetGuid(0),
+                reader.GetString(1),
+                WireGuardPublicKey.Parse(reader.GetString(2)),
+                BundleParameters.Parser.ParseFrom((byte[])reader.GetValue(3)),
+                JobStateNames.Parse(reader.GetString(4)),
+                FromTicks(reader.GetInt64(5)),
+                NullableTicks(reader, 6),
+                NullableTicks(reader, 7),
+                reader.IsDBNull(8) ? null : reader.GetString(8),
+                reader.IsDBNull(9) ? null : reader.GetString(9)));
+        }
+
+        return jobs;
+    }
+
+    private static DateTimeOffset? NullableTicks(DbDataReader reader, int ordinal) =>
+        reader.IsDBNull(ordinal) ? null : FromTicks(reader.GetInt64(ordinal));
+}

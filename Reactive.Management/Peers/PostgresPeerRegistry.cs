@@ -1,0 +1,65 @@
+using System.Reactive.Concurrency;
+using System.Security.Cryptography;
+using Npgsql;
+using Reactive.Management.Crypto;
+using Reactive.Management.Storage;
+using static Reactive.Management.Storage.StoredValues;
+
+namespace Reactive.Management.Peers;
+
+/// <summary>Peers in PostgreSQL, shared by several management replicas.</summary>
+public sealed class PostgresPeerRegistry(PostgresDatabase database, IScheduler clock) : IPeerRegistry
+{
+    /// <inheritdoc />
+    public ValueTask<Peer?> FindByKeyAsync(WireGuardPublicKey key, CancellationToken cancellationToken = default) =>
+        FindOneAsync("wg_pub_key", key.ToString(), cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<Peer?> FindByIdAsync(string id, CancellationToken cancellationToken = default) =>
+        FindOneAsync("id", id, cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<Peer>> ListAsync(CancellationToken cancellationToken = default)
+    {
+        await using var command = await database.CommandAsync("SELECT id, wg_pub_key, name, created_at FROM peers ORDER BY created_at, id", cancellationToken).ConfigureAwait(false);
+        return await ReadAsync(command, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<(Peer Peer, bool Created)> RegisterAsync(WireGuardPublicKey key, string name, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(name);
+        await using var insert = await database.CommandAsync(
+            "INSERT INTO peers (id, wg_pub_key, name, created_at) VALUES (@id, @key, @name, @created_at) ON CONFLICT (wg_pub_key) DO NOTHING",
+            cancellationToken).ConfigureAwait(false);
+        insert.Parameters.AddWithValue("id", RandomNumberGenerator.GetString(InMemoryPeerRegistry.IdAlphabet, 20));
+        insert.Parameters.AddWithValue("key", key.ToString());
+        insert.Parameters.AddWithValue("name", name);
+        insert.Parameters.AddWithValue("created_at", ToTicks(clock.Now));
+        var created = await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+        var peer = await FindByKeyAsync(key, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException("The peer vanished right after it was registered.");
+        return (peer, created);
+    }
+
+    private async ValueTask<Peer?> FindOneAsync(string column, string value, CancellationToken cancellationToken)
+    {
+        await using var command = await database.CommandAsync($"SELECT id, wg_pub_key, name, created_at FROM peers WHERE {column} = @value", cancellationToken).ConfigureAwait(false);
+        command.Parameters.AddWithValue("value", value);
+        var peers = await ReadAsync(command, cancellationToken).ConfigureAwait(false);
+        return peers.Count == 0 ? null : peers[0];
+    }
+
+    private static async Task<List<Peer>> ReadAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    {
+        var peers = new List<Peer>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            peers.Add(new Peer(reader.GetString(0), WireGuardPublicKey.Parse(reader.GetString(1)), reader.GetString(2), FromTicks(reader.GetInt64(3))));
+        }
+
+        return peers;
+    }
+}

@@ -1,0 +1,134 @@
+using System.Reactive.Concurrency;
+using System.Reactive.Linq;
+using System.Reactive.Subjects;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Reactive.Management.Crypto;
+using Reactive.Management.Diagnostics;
+using Reactive.Management.Jobs;
+using Reactive.Management.Storage;
+
+namespace Reactive.Management.Replicas;
+
+/// <summary>
+/// Job hints between replicas over PostgreSQL: <c>NOTIFY</c> when a job is stored for a peer held elsewhere,
+/// <c>LISTEN</c> for the others' hints, and a poll of the pending jobs' peers every <c>PostgresPollInterval</c> (and after
+/// every reconnect of the listening connection) for hints that were lost.
+/// </summary>
+public sealed class PostgresJobSignals : IJobSignals, IHostedService, IDisposable
+{
+    private readonly PostgresDatabase _database;
+    private readonly PostgresJobStore _store;
+    private readonly TimeSpan _pollInterval;
+    private readonly IScheduler _scheduler;
+    private readonly ILogger<PostgresJobSignals> _logger;
+    private readonly ISubject<WireGuardPublicKey> _peersWithWork = Subject.Synchronize(new Subject<WireGuardPublicKey>());
+    private readonly CancellationTokenSource _stopping = new();
+    private IDisposable? _poll;
+    private Task _listening = Task.CompletedTask;
+
+    /// <summary>Creates the signals; they start with the host.</summary>
+    public PostgresJobSignals(PostgresDatabase database, PostgresJobStore store, TimeSpan pollInterval, IScheduler scheduler, ILogger<PostgresJobSignals> logger)
+    {
+        _database = database ?? throw new ArgumentNullException(nameof(database));
+        _store = store ?? throw new ArgumentNullException(nameof(store));
+        _pollInterval = pollInterval;
+        _scheduler = scheduler ?? throw new ArgumentNullException(nameof(scheduler));
+        _logger = logger ?? throw new ArgumentNullException(nameof(logger));
+    }
+
+    /// <inheritdoc />
+    public IObservable<WireGuardPublicKey> PeersWithWork => _peersWithWork.AsObservable();
+
+    /// <inheritdoc />
+    public async ValueTask PeerHasWorkAsync(WireGuardPublicKey peer, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        await using var command = await _database.CommandAsync("SELECT pg_notify(@channel, @peer_key)", cancellationToken).ConfigureAwait(false);
+        command.Parameters.AddWithValue("channel", PostgresDatabase.JobsChannel);
+        command.Parameters.AddWithValue("peer_key", peer.ToString());
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _poll = Observable.Interval(_pollInterval, _scheduler)
+            .Select(_ => Observable.FromAsync(PollAsync))
+            .Concat()
+            .Subscribe();
+        _listening = ListenAsync(_stopping.Token);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _poll?.Dispose();
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _listening.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _poll?.Dispose();
+        _stopping.Cancel();
+        _stopping.Dispose();
+    }
+
+    private async Task ListenAsync(CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = new NpgsqlConnection(_database.ConnectionString);
+                await connection.OpenAsync(stopping).ConfigureAwait(false);
+                connection.Notification += (_, notification) =>
+                {
+                    if (WireGuardPublicKey.TryParse(notification.Payload, out var peer))
+                    {
+                        _peersWithWork.OnNext(peer);
+                    }
+                };
+                await using (var listen = new NpgsqlCommand($"LISTEN {PostgresDatabase.JobsChannel}", connection))
+                {
+                    await listen.ExecuteNonQueryAsync(stopping).ConfigureAwait(false);
+                }
+
+                // Hints sent while no connection listened are lost: look at the store once now.
+                await PollAsync(stopping).ConfigureAwait(false);
+                while (true)
+                {
+                    await connection.WaitAsync(stopping).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception exception) when (exception is NpgsqlException or IOException or TimeoutException)
+            {
+                Log.JobSignalsLost(_logger, exception);
+                await Task.Delay(TimeSpan.FromSeconds(1), stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+    }
+
+    private async Task PollAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            foreach (var peer in await _store.PeersWithPendingJobsAsync(cancellationToken).ConfigureAwait(false))
+            {
+                _peersWithWork.OnNext(peer);
+            }
+        }
+        catch (Exception exception) when (exception is NpgsqlException or IOException or TimeoutException)
+        {
+            Log.JobSignalsLost(_logger, exception);
+        }
+    }
+}
