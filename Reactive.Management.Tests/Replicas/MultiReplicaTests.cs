@@ -1,0 +1,192 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Reactive.Linq;
+using System.Reactive.Threading.Tasks;
+using System.Text.Json;
+using Reactive.Management.Client;
+using Reactive.Management.Crypto;
+using Reactive.Management.Hosting;
+using Reactive.Management.Jobs;
+using Reactive.Management.Peers;
+using Reactive.Management.Protocol;
+using Reactive.Management.Tests.TestSupport;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Reactive.Management.Tests.Replicas;
+
+/// <summary>
+/// Two management replicas (separate hosts, real Kestrel) over one PostgreSQL database and one server key: a job
+/// reaches its peer whichever replica it was created on, exactly once, and survives the replica that held the peer.
+/// </summary>
+public sealed class MultiReplicaTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+    private readonly string _keyFolder = Directory.CreateTempSubdirectory("reactive-management-replicas-").FullName;
+    private string _database = "";
+
+    public async Task InitializeAsync()
+    {
+        if (PostgresCluster.IsAvailable || string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
+        {
+            _database = await PostgresCluster.CreateDatabaseAsync();
+        }
+    }
+
+    public Task DisposeAsync()
+    {
+        Directory.Delete(_keyFolder, recursive: true);
+        return Task.CompletedTask;
+    }
+
+    [PostgresFact]
+    public async Task A_job_created_on_one_replica_reaches_the_peer_on_another_and_its_answer_is_seen_from_the_first()
+    {
+        await using var a = await StartReplicaAsync("replica-a");
+        await using var b = await StartReplicaAsync("replica-b");
+        using var peer = WireGuardKeyPair.Generate();
+        var peerId = await a.RegisterAsync(peer);
+        await using var stream = await b.ConnectAsync(peer);
+        var received = new ConcurrentDictionary<Guid, long>();
+        using var answering = stream.Requests.Where(request => !request.IsHeartbeat()).Subscribe(request =>
+        {
+            received[new Guid(request.ID.Span, bigEndian: true)] = Stopwatch.GetTimestamp();
+            stream.Answer(new JobResponse { ID = request.ID, Status = JobStatus.Succeeded, Bundle = new BundleResult { UploadKey = "from-b" } });
+        });
+        await Eventually.TrueAsync(() => b.Service<JobHub>().IsConnected(peer.PublicKey), "the peer's stream on replica B");
+
+        // Seen from A: connected, held by B.
+        using (var seen = JsonDocument.Parse(await a.Api.GetStringAsync($"/api/peers/{peerId}")))
+        {
+            Assert.True(seen.RootElement.GetProperty("connected").GetBoolean());
+            Assert.Equal("replica-b", seen.RootElement.GetProperty("replica").GetString());
+        }
+
+        // 200 jobs through A's API, one after another: each must reach the peer on B; its answer is visible on A.
+        var latencies = new List<double>();
+        for (var i = 0; i < 200; i++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            using var response = await a.Api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new { workload = new { type = "bundle" } });
+            response.EnsureSuccessStatusCode();
+            using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            var jobId = Guid.Parse(body.RootElement.GetProperty("id").GetString()!);
+            Assert.Equal("pending", body.RootElement.GetProperty("status").GetString());
+            await Eventually.TrueAsync(() => received.ContainsKey(jobId), $"job {i} to reach the peer on B", Patience);
+            latencies.Add(Stopwatch.GetElapsedTime(started, received[jobId]).TotalMilliseconds);
+            // B recorded the answer in the shared store; A's API reads it from there.
+            await Eventually.TrueAsync(() => StatusOnAsync(a, peerId, jobId).GetAwaiter().GetResult() == "succeeded", $"job {i} to read as succeeded on A", Patience);
+        }
+
+        latencies.Sort();
+        output.WriteLine($"cross-replica delivery (create on A's API → received by the peer on B), 200 jobs: p50 {latencies[99]:F1} ms, p99 {latencies[197]:F1} ms, max {latencies[^1]:F1} ms");
+    }
+
+    [PostgresFact]
+    public async Task Across_1000_jobs_created_on_both_replicas_nothing_is_lost_or_doubled()
+    {
+        await using var a = await StartReplicaAsync("replica-a");
+        await using var b = await StartReplicaAsync("replica-b");
+        var peers = new List<(WireGuardKeyPair Keys, Peer Peer, JobStreamConnection Stream)>();
+        var deliveries = new ConcurrentDictionary<Guid, int>();
+        var subscriptions = new List<IDisposable>();
+        for (var i = 0; i < 10; i++)
+        {
+            var keys = WireGuardKeyPair.Generate();
+            var (peer, _) = await a.Service<IPeerRegistry>().RegisterAsync(keys.PublicKey, $"peer-{i}");
+            // Half the peers on each replica.
+            var stream = await (i % 2 == 0 ? b : a).ConnectAsync(keys);
+            subscriptions.Add(stream.Requests.Where(request => !request.IsHeartbeat()).Subscribe(request =>
+            {
+                deliveries.AddOrUpdate(new Guid(request.ID.Span, bigEndian: true), 1, (_, count) => count + 1);
+                stream.Answer(new JobResponse { ID = request.ID, Status = JobStatus.Succeeded });
+            }));
+            peers.Add((keys, peer, stream));
+        }
+
+        await Eventually.TrueAsync(() => a.Service<JobHub>().ConnectedCount == 5 && b.Service<JobHub>().ConnectedCount == 5, "five peers on each replica");
+        var created = new ConcurrentBag<Guid>();
+        await Parallel.ForEachAsync(Enumerable.Range(0, 1000), new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (i, ct) =>
+        {
+            var replica = i % 2 == 0 ? a : b;
+            var job = await replica.Service<JobBoard>().CreateAsync(peers[i % peers.Count].Peer, new BundleParameters { LogFileCount = i }, ct);
+            created.Add(job.Id);
+        });
+
+        // Answers are recorded by whichever replica holds the peer; the shared store shows them all.
+        var store = a.Service<IJobStore>();
+        await Eventually.TrueAsync(
+            () => Task.WhenAll(created.Select(id => store.FindAsync(id).AsTask())).GetAwaiter().GetResult().All(job => job!.IsFinished),
+            "all 1,000 jobs to finish",
+            TimeSpan.FromSeconds(60));
+        var finished = await Task.WhenAll(created.Select(id => store.FindAsync(id).AsTask()));
+        Assert.Equal(1000, created.Distinct().Count());
+        Assert.All(finished, job => Assert.Equal(JobState.Succeeded, job!.State));
+        Assert.Equal(1000, deliveries.Count);
+        Assert.All(deliveries, delivery => Assert.True(delivery.Value == 1, $"job {delivery.Key} was delivered {delivery.Value} times"));
+        output.WriteLine($"1,000 jobs (500 created on each replica, for 5 peers on each): all succeeded, each delivered once");
+
+        foreach (var subscription in subscriptions)
+        {
+            subscription.Dispose();
+        }
+
+        foreach (var (keys, _, stream) in peers)
+        {
+            await stream.DisposeAsync();
+            keys.Dispose();
+        }
+    }
+
+    [PostgresFact]
+    public async Task When_the_replica_holding_a_peer_stops_the_peer_redials_another_and_gets_every_unfinished_job()
+    {
+        await using var a = await StartReplicaAsync("replica-a");
+        var b = await StartReplicaAsync("replica-b");
+        using var keys = WireGuardKeyPair.Generate();
+        var (peer, _) = await a.Service<IPeerRegistry>().RegisterAsync(keys.PublicKey, "roaming");
+        var (onB, firstJob) = await b.ConnectAndAwaitJobAsync(keys);
+
+        // Sent on B, never answered; then B stops.
+        var sent = await a.Service<JobBoard>().CreateAsync(peer, new BundleParameters { LogFileCount = 1 });
+        Assert.Equal(JobIds.ToWire(sent.Id), (await firstJob.WaitAsync(Patience)).ID);
+        await b.DisposeAsync();
+        await onB.DisposeAsync();
+
+        // Created while the peer has no stream anywhere.
+        var pending = await a.Service<JobBoard>().CreateAsync(peer, new BundleParameters { LogFileCount = 2 });
+        Assert.Equal(JobState.Pending, pending.State);
+
+        // The peer re-dials A (as it would through the load balancer): both jobs arrive, oldest first.
+        await using var onA = await a.ConnectAsync(keys);
+        var jobs = await onA.Requests.Where(request => !request.IsHeartbeat()).Take(2).ToList().ToTask().WaitAsync(Patience);
+        Assert.Equal([JobIds.ToWire(sent.Id), JobIds.ToWire(pending.Id)], jobs.Select(job => job.ID));
+        foreach (var job in jobs)
+        {
+            onA.Answer(new JobResponse { ID = job.ID, Status = JobStatus.Succeeded });
+        }
+
+        Assert.Equal(JobState.Succeeded, (await a.Service<JobBoard>().WhenFinishedAsync(sent.Id).WaitAsync(Patience)).State);
+        Assert.Equal(JobState.Succeeded, (await a.Service<JobBoard>().WhenFinishedAsync(pending.Id).WaitAsync(Patience)).State);
+        using var seen = JsonDocument.Parse(await a.Api.GetStringAsync($"/api/peers/{peer.Id}"));
+        Assert.Equal("replica-a", seen.RootElement.GetProperty("replica").GetString());
+    }
+
+    private static async Task<string?> StatusOnAsync(ManagementServer replica, string peerId, Guid jobId)
+    {
+        using var job = JsonDocument.Parse(await replica.Api.GetStringAsync($"/api/peers/{peerId}/jobs/{jobId}"));
+        return job.RootElement.GetProperty("status").GetString();
+    }
+
+    private Task<ManagementServer> StartReplicaAsync(string name) => ManagementServer.StartAsync(options =>
+    {
+        options.Store = ManagementOptions.StoreKinds.Postgres;
+        options.PostgresConnectionString = _database;
+        options.PostgresPollInterval = TimeSpan.FromSeconds(2);
+        options.ReplicaName = name;
+        // One server key for every replica: a peer's sealed hello must open on whichever replica it reaches.
+        options.ServerKeyPath = Path.Combine(_keyFolder, "management.key");
+        options.HeartbeatInterval = TimeSpan.FromSeconds(1);
+    });
+}
