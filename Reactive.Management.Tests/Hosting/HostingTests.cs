@@ -23,7 +23,10 @@ public class HostingTests
     }
 
     [Theory]
-    [InlineData("Store", "postgres")]
+    [InlineData("Store", "mysql")]
+    [InlineData("PostgresConnectionString", "")]
+    [InlineData("PostgresConnectionString", "Hots=db;Nonsense")]
+    [InlineData("ReplicaName", " ")]
     [InlineData("AnswerTimeout", "00:00:00")]
     [InlineData("PendingTimeToLive", "-00:00:01")]
     [InlineData("SqlitePath", "")]
@@ -34,6 +37,11 @@ public class HostingTests
             switch (setting)
             {
                 case "Store": options.Store = value; break;
+                case "PostgresConnectionString":
+                    options.Store = "postgres";
+                    options.PostgresConnectionString = value;
+                    break;
+                case "ReplicaName": options.ReplicaName = value; break;
                 case "AnswerTimeout": options.AnswerTimeout = TimeSpan.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                 case "PendingTimeToLive": options.PendingTimeToLive = TimeSpan.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                 default: options.SqlitePath = value; break;
