@@ -1,4 +1,3 @@
-using System.Data.Common;
 using Google.Protobuf;
 using Npgsql;
 using Reactive.Management.Crypto;
@@ -14,7 +13,7 @@ namespace Reactive.Management.Jobs;
 /// </summary>
 public sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
 {
-    private const string Columns = "id, peer_id, peer_key, workload, status, created_at, sent_at, completed_at, upload_key, failed_reason";
+    private const string Columns = StoredRows.JobColumns;
 
     /// <inheritdoc />
     public async ValueTask AddAsync(Job job, CancellationToken cancellationToken = default)
@@ -32,7 +31,7 @@ public sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
     {
         await using var command = await database.CommandAsync($"SELECT {Columns} FROM jobs WHERE id = @id", cancellationToken).ConfigureAwait(false);
         command.Parameters.AddWithValue("id", id);
-        var jobs = await ReadAsync(command, cancellationToken).ConfigureAwait(false);
+        var jobs = await StoredRows.ReadAllAsync(command, StoredRows.ReadJob, cancellationToken).ConfigureAwait(false);
         return jobs.Count == 0 ? null : jobs[0];
     }
 
@@ -69,7 +68,7 @@ public sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
             command.Parameters.AddWithValue("peer_key", peer.ToString());
         }
 
-        return await ReadAsync(command, cancellationToken).ConfigureAwait(false);
+        return await StoredRows.ReadAllAsync(command, StoredRows.ReadJob, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -85,7 +84,7 @@ public sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
         page.Parameters.AddWithValue("peer_id", peerId);
         page.Parameters.AddWithValue("limit", limit);
         page.Parameters.AddWithValue("offset", offset);
-        return (await ReadAsync(page, cancellationToken).ConfigureAwait(false), total);
+        return (await StoredRows.ReadAllAsync(page, StoredRows.ReadJob, cancellationToken).ConfigureAwait(false), total);
     }
 
     /// <summary>The keys of peers that have pending jobs (for the replica's poll).</summary>
@@ -115,29 +114,4 @@ public sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
         command.Parameters.AddWithValue("upload_key", NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.UploadKey));
         command.Parameters.AddWithValue("failed_reason", NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.FailedReason));
     }
-
-    private static async Task<List<Job>> ReadAsync(NpgsqlCommand command, CancellationToken cancellationToken)
-    {
-        var jobs = new List<Job>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            jobs.Add(new Job(
-                reader.GetGuid(0),
-                reader.GetString(1),
-                WireGuardPublicKey.Parse(reader.GetString(2)),
-                BundleParameters.Parser.ParseFrom((byte[])reader.GetValue(3)),
-                JobStateNames.Parse(reader.GetString(4)),
-                FromTicks(reader.GetInt64(5)),
-                NullableTicks(reader, 6),
-                NullableTicks(reader, 7),
-                reader.IsDBNull(8) ? null : reader.GetString(8),
-                reader.IsDBNull(9) ? null : reader.GetString(9)));
-        }
-
-        return jobs;
-    }
-
-    private static DateTimeOffset? NullableTicks(DbDataReader reader, int ordinal) =>
-        reader.IsDBNull(ordinal) ? null : FromTicks(reader.GetInt64(ordinal));
 }

@@ -21,8 +21,8 @@ public sealed class PostgresPeerRegistry(PostgresDatabase database, IScheduler c
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<Peer>> ListAsync(CancellationToken cancellationToken = default)
     {
-        await using var command = await database.CommandAsync("SELECT id, wg_pub_key, name, created_at FROM peers ORDER BY created_at, id", cancellationToken).ConfigureAwait(false);
-        return await ReadAsync(command, cancellationToken).ConfigureAwait(false);
+        await using var command = await database.CommandAsync($"SELECT {StoredRows.PeerColumns} FROM peers ORDER BY created_at, id", cancellationToken).ConfigureAwait(false);
+        return await StoredRows.ReadAllAsync(command, StoredRows.ReadPeer, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -45,21 +45,9 @@ public sealed class PostgresPeerRegistry(PostgresDatabase database, IScheduler c
 
     private async ValueTask<Peer?> FindOneAsync(string column, string value, CancellationToken cancellationToken)
     {
-        await using var command = await database.CommandAsync($"SELECT id, wg_pub_key, name, created_at FROM peers WHERE {column} = @value", cancellationToken).ConfigureAwait(false);
+        await using var command = await database.CommandAsync($"SELECT {StoredRows.PeerColumns} FROM peers WHERE {column} = @value", cancellationToken).ConfigureAwait(false);
         command.Parameters.AddWithValue("value", value);
-        var peers = await ReadAsync(command, cancellationToken).ConfigureAwait(false);
+        var peers = await StoredRows.ReadAllAsync(command, StoredRows.ReadPeer, cancellationToken).ConfigureAwait(false);
         return peers.Count == 0 ? null : peers[0];
-    }
-
-    private static async Task<List<Peer>> ReadAsync(NpgsqlCommand command, CancellationToken cancellationToken)
-    {
-        var peers = new List<Peer>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            peers.Add(new Peer(reader.GetString(0), WireGuardPublicKey.Parse(reader.GetString(1)), reader.GetString(2), FromTicks(reader.GetInt64(3))));
-        }
-
-        return peers;
     }
 }

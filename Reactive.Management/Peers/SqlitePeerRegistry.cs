@@ -23,8 +23,8 @@ public sealed class SqlitePeerRegistry(SqliteDatabase database, IScheduler clock
     {
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT id, wg_pub_key, name, created_at FROM peers ORDER BY created_at, id";
-        return await ReadAsync(command, cancellationToken).ConfigureAwait(false);
+        command.CommandText = $"SELECT {StoredRows.PeerColumns} FROM peers ORDER BY created_at, id";
+        return await StoredRows.ReadAllAsync(command, StoredRows.ReadPeer, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -54,21 +54,9 @@ public sealed class SqlitePeerRegistry(SqliteDatabase database, IScheduler clock
     {
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT id, wg_pub_key, name, created_at FROM peers WHERE {column} = $value";
+        command.CommandText = $"SELECT {StoredRows.PeerColumns} FROM peers WHERE {column} = $value";
         command.Parameters.AddWithValue("$value", value);
-        var peers = await ReadAsync(command, cancellationToken).ConfigureAwait(false);
+        var peers = await StoredRows.ReadAllAsync(command, StoredRows.ReadPeer, cancellationToken).ConfigureAwait(false);
         return peers.Count == 0 ? null : peers[0];
-    }
-
-    private static async Task<List<Peer>> ReadAsync(SqliteCommand command, CancellationToken cancellationToken)
-    {
-        var peers = new List<Peer>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            peers.Add(new Peer(reader.GetString(0), WireGuardPublicKey.Parse(reader.GetString(1)), reader.GetString(2), FromTicks(reader.GetInt64(3))));
-        }
-
-        return peers;
     }
 }
