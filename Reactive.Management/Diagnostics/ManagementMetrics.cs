@@ -22,6 +22,7 @@ public sealed class ManagementMetrics
     private readonly Counter<long> _streamsStuck;
     private readonly Counter<long> _apiRefused;
     private readonly Histogram<double> _heartbeatLateness;
+    private readonly Histogram<double> _jobHandover;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>.</summary>
     public ManagementMetrics(IMeterFactory meterFactory)
@@ -43,6 +44,11 @@ public sealed class ManagementMetrics
             "ms",
             "How much later than one interval after the stream's previous write each heartbeat was written.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] });
+        _jobHandover = meter.CreateHistogram(
+            "reactive_management.job.handover",
+            "ms",
+            "From a job's creation to its hand-over to the connected peer's stream writer (stored, stored as sent, published).",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] });
         _apiRefused = meter.CreateCounter<long>("reactive_management.api.refused", "{request}", "HTTP API requests refused, by reason (unauthorized, rate_limited).");
     }
 
@@ -72,6 +78,8 @@ public sealed class ManagementMetrics
     internal void WriteFailed() => _writeFailures.Add(1);
 
     internal void HeartbeatSkipped() => _heartbeatsSkipped.Add(1);
+
+    internal void JobHandedOver(TimeSpan duration) => _jobHandover.Record(duration.TotalMilliseconds);
 
     internal void HeartbeatLate(TimeSpan lateness) => _heartbeatLateness.Record(Math.Max(0, lateness.TotalMilliseconds));
 

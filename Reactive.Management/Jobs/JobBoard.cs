@@ -122,6 +122,7 @@ public sealed class JobBoard : IDisposable
     {
         ArgumentNullException.ThrowIfNull(peer);
         ArgumentNullException.ThrowIfNull(bundle);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var job = new Job(JobIds.New(), peer.Id, peer.Key, bundle.Clone(), JobState.Pending, _scheduler.Now);
         await _store.AddAsync(job, cancellationToken).ConfigureAwait(false);
         _metrics?.JobCreated();
@@ -130,6 +131,11 @@ public sealed class JobBoard : IDisposable
         if (_hub.TryGetChannel(peer.Key, out var channel))
         {
             job = await DispatchAsync(job, channel, cancellationToken).ConfigureAwait(false) ?? job;
+            if (job.State == JobState.Sent)
+            {
+                // Stored, stored as sent, and handed to the stream's writer: the server's part of a job's latency.
+                _metrics?.JobHandedOver(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+            }
         }
         else if (_signals is not null)
         {

@@ -76,7 +76,10 @@ var heapConnected = server is null ? null : await server.ManagedHeapBytesAsync()
 
 var cpuBefore = server?.CpuTime();
 var ownCpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
-var latenessBefore = server is null ? null : await server.HeartbeatLatenessAsync();
+const string Lateness = "reactive_management_heartbeat_lateness_milliseconds";
+const string Handover = "reactive_management_job_handover_milliseconds";
+var latenessBefore = server is null ? null : await server.HistogramAsync(Lateness);
+var handoverBefore = server is null ? null : await server.HistogramAsync(Handover);
 var writtenBefore = server is null ? 0 : await server.CounterAsync("reactive_management_heartbeats_sent_total");
 var skippedBefore = server is null ? 0 : await server.CounterAsync("reactive_management_heartbeats_skipped_total");
 var window = Stopwatch.StartNew();
@@ -134,7 +137,8 @@ else
 var measured = window.Elapsed;
 var cpuAfter = server?.CpuTime();
 var ownCpuAfter = Process.GetCurrentProcess().TotalProcessorTime;
-var latenessAfter = server is null ? null : await server.HeartbeatLatenessAsync();
+var latenessAfter = server is null ? null : await server.HistogramAsync(Lateness);
+var handoverAfter = server is null ? null : await server.HistogramAsync(Handover);
 var writtenAfter = server is null ? 0 : await server.CounterAsync("reactive_management_heartbeats_sent_total");
 var skippedAfter = server is null ? 0 : await server.CounterAsync("reactive_management_heartbeats_skipped_total");
 recorder.StopMeasuring();
@@ -169,6 +173,11 @@ Console.WriteLine($"| heartbeat lateness at the peer, p50 / p99 / max | {Recorde
 if (options.JobsPerSecond > 0)
 {
     Console.WriteLine($"| jobs created / received (create failures) | {created.Count} / {arrivedLatencies.Count} ({createFailures}), {created.Count / measured.TotalSeconds:F0}/s |");
+    if (handoverBefore is not null)
+    {
+        Console.WriteLine($"| job creation → hand-over to the stream at the server, p50 / p99 | {ServerProcess.Percentile(handoverBefore, handoverAfter!, 50)} / {ServerProcess.Percentile(handoverBefore, handoverAfter!, 99)} ms |");
+    }
+
     Console.WriteLine($"| job create → received p50 / p99 / max | {Recorder.Percentile(arrivedLatencies, 50):F1} / {Recorder.Percentile(arrivedLatencies, 99):F1} / {Recorder.Percentile(arrivedLatencies, 100):F1} ms |");
 }
 

@@ -56,8 +56,8 @@ internal sealed class ServerProcess(int pid, HttpClient api)
         }
     }
 
-    /// <summary>The host's heartbeat-lateness histogram: cumulative counts by upper bound (ms), or empty.</summary>
-    public async Task<SortedDictionary<double, long>> HeartbeatLatenessAsync()
+    /// <summary>A histogram of the host's (Prometheus name without <c>_bucket</c>): cumulative counts by upper bound, or empty.</summary>
+    public async Task<SortedDictionary<double, long>> HistogramAsync(string name)
     {
         var buckets = new SortedDictionary<double, long>();
         try
@@ -65,7 +65,7 @@ internal sealed class ServerProcess(int pid, HttpClient api)
             var metrics = await api.GetStringAsync(new Uri("/metrics", UriKind.Relative)).ConfigureAwait(false);
             foreach (var line in metrics.Split('\n'))
             {
-                if (!line.StartsWith("reactive_management_heartbeat_lateness_milliseconds_bucket", StringComparison.Ordinal))
+                if (!line.StartsWith(name + "_bucket", StringComparison.Ordinal))
                 {
                     continue;
                 }
@@ -96,7 +96,7 @@ internal sealed class ServerProcess(int pid, HttpClient api)
         {
             if (cumulative - before.GetValueOrDefault(bound) >= percentile / 100 * total)
             {
-                return double.IsPositiveInfinity(bound) ? "> 5000" : $"≤ {bound:0}";
+                return double.IsPositiveInfinity(bound) ? "> 5000" : $"≤ {bound:0.#}";
             }
         }
 
