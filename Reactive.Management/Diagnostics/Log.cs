@@ -28,6 +28,9 @@ internal static partial class Log
     [LoggerMessage(106, LogLevel.Warning, "Could not record which replica holds the stream of peer {PeerId}")]
     public static partial void OwnershipNotRecorded(ILogger logger, string peerId, Exception exception);
 
+    [LoggerMessage(107, LogLevel.Warning, "Could not renew this replica's stream leases; its peers may show as disconnected until the next renewal")]
+    public static partial void OwnershipNotRenewed(ILogger logger, Exception exception);
+
     // 2xx: handshake refusals.
     [LoggerMessage(200, LogLevel.Warning, "Job stream refused ({StatusCode}): {Detail}; peer key {PeerKey}")]
     public static partial void HandshakeRefused(ILogger logger, StatusCode statusCode, string detail, string peerKey);

@@ -66,7 +66,7 @@ public static class ReactiveManagementServiceCollectionExtensions
                 sp.GetRequiredService<ILogger<PostgresJobSignals>>())
             : new LocalJobSignals());
         services.TryAddSingleton<IStreamOwnership>(sp => StoreKind(sp) == ManagementOptions.StoreKinds.Postgres
-            ? new PostgresStreamOwnership(sp.GetRequiredService<PostgresDatabase>(), Options(sp).ReplicaName, Scheduler(sp))
+            ? new PostgresStreamOwnership(sp.GetRequiredService<PostgresDatabase>(), Options(sp).ReplicaName, Options(sp).PostgresPollInterval, Scheduler(sp))
             : new LocalStreamOwnership(sp.GetRequiredService<JobHub>(), Options(sp).ReplicaName));
         services.TryAddSingleton<JobHub>();
         services.TryAddSingleton(sp => new JobBoard(

@@ -81,7 +81,8 @@ public sealed class PostgresDatabase : IAsyncDisposable, IDisposable
                 peer_key  text   NOT NULL PRIMARY KEY,
                 replica   text   NOT NULL,
                 stream    uuid   NOT NULL,
-                since     bigint NOT NULL
+                since     bigint NOT NULL,
+                renewed   bigint NOT NULL
             );
             SELECT pg_advisory_unlock(727274);
             """;

@@ -26,8 +26,14 @@ public static class StreamReaderObservableExtensions
             }
             catch (Exception) when (cancellationToken.IsCancellationRequested)
             {
-                // Unsubscribed: whatever the cancelled read threw (a reset, a disposed request) has nobody to go to, and
-                // rethrown here it would surface as an unobserved task exception.
+                // Unsubscribed: whatever the cancelled read threw (a reset, a disposed request) has nobody to go to.
+                return;
+            }
+            catch (Exception error)
+            {
+                // Told here, not rethrown: Rx may already have let go of this task (a read that fails while the
+                // subscription is being disposed), and a faulted task nobody reads is an unobserved task exception.
+                observer.OnError(error);
                 return;
             }
 

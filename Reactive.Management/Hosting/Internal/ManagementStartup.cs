@@ -1,5 +1,7 @@
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Reactive.Management.Diagnostics;
 using Reactive.Management.Hosting.Api;
 using Reactive.Management.Jobs;
 using Reactive.Management.Replicas;
@@ -19,8 +21,11 @@ internal sealed class ManagementStartup(
     JobStreamHandler jobStreams,
     IJobSignals signals,
     IStreamOwnership ownership,
-    IHostApplicationLifetime lifetime) : IHostedService
+    IHostApplicationLifetime lifetime,
+    ILogger<ManagementStartup> logger) : IHostedService
 {
+    private IDisposable? _renewing;
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         // Reading both is the point: their construction validates and loads.
@@ -31,6 +36,7 @@ internal sealed class ManagementStartup(
         {
             // Streams do not survive a restart: the rows this replica left say nothing true any more.
             await shared.ForgetOwnStreamsAsync(cancellationToken).ConfigureAwait(false);
+            _renewing = shared.StartRenewing(error => Log.OwnershipNotRenewed(logger, error));
         }
 
         if (signals is IHostedService hints)
@@ -49,6 +55,7 @@ internal sealed class ManagementStartup(
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         await jobStreams.WhenAllEndedAsync().WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _renewing?.Dispose();
         if (signals is IHostedService hints)
         {
             await hints.StopAsync(cancellationToken).ConfigureAwait(false);
