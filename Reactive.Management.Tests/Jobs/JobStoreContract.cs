@@ -69,6 +69,7 @@ public abstract class JobStoreContract : IDisposable
 
         Assert.Equal([older, newer], await Store.ListUnfinishedAsync(_peerA.PublicKey));
         Assert.Equal([older, otherPeers, newer], await Store.ListUnfinishedAsync(null));
+        Assert.Equal([older.Id, newer.Id], await Store.ListUnfinishedIdsAsync(_peerA.PublicKey));
     }
 
     [Fact]
@@ -81,6 +82,7 @@ public abstract class JobStoreContract : IDisposable
         }
 
         Assert.Equal(jobs, await Store.ListUnfinishedAsync(_peerA.PublicKey));
+        Assert.Equal(jobs.Select(job => job.Id), await Store.ListUnfinishedIdsAsync(_peerA.PublicKey));
     }
 
     [Fact]

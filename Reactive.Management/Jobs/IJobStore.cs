@@ -25,6 +25,14 @@ public interface IJobStore
     /// <summary>The unfinished (pending or sent) jobs, oldest first: of one peer, or of all peers when <paramref name="peer"/> is null.</summary>
     ValueTask<IReadOnlyList<Job>> ListUnfinishedAsync(WireGuardPublicKey? peer, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// The ids of one peer's unfinished jobs, oldest first: what a stream that opens, or has room again, goes through
+    /// without holding every workload in memory at once.
+    /// </summary>
+    /// <remarks>The default reads the jobs and keeps their ids; the built-in stores read only the ids.</remarks>
+    async ValueTask<IReadOnlyList<Guid>> ListUnfinishedIdsAsync(WireGuardPublicKey peer, CancellationToken cancellationToken = default) =>
+        [.. (await ListUnfinishedAsync(peer, cancellationToken).ConfigureAwait(false)).Select(job => job.Id)];
+
     /// <summary>One page of a peer's jobs, newest first, and how many jobs the peer has in all.</summary>
     ValueTask<(IReadOnlyList<Job> Page, int Total)> ListByPeerAsync(string peerId, int offset, int limit, CancellationToken cancellationToken = default);
 }

@@ -52,6 +52,11 @@ public sealed class InMemoryJobStore : IJobStore
     }
 
     /// <inheritdoc />
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<Guid>> ListUnfinishedIdsAsync(WireGuardPublicKey peer, CancellationToken cancellationToken = default) =>
+        [.. (await ListUnfinishedAsync(peer, cancellationToken).ConfigureAwait(false)).Select(job => job.Id)];
+
+    /// <inheritdoc />
     public ValueTask<IReadOnlyList<Job>> ListUnfinishedAsync(WireGuardPublicKey? peer, CancellationToken cancellationToken = default)
     {
         lock (_gate)

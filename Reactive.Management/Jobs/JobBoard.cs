@@ -200,8 +200,25 @@ public sealed class JobBoard : IDisposable
     /// </summary>
     internal async Task DeliverPendingAsync(PeerJobChannel channel, CancellationToken cancellationToken = default)
     {
-        foreach (var job in await _store.ListUnfinishedAsync(channel.Peer, cancellationToken).ConfigureAwait(false))
+        // Ids first, each job read when its turn comes: a peer with thousands of waiting jobs costs their ids here, not
+        // their workloads; and nothing is read at all while the stream has no room.
+        if (!channel.HasRoom())
         {
+            return;
+        }
+
+        foreach (var id in await _store.ListUnfinishedIdsAsync(channel.Peer, cancellationToken).ConfigureAwait(false))
+        {
+            if (!channel.HasRoom())
+            {
+                return;
+            }
+
+            if (channel.HasCarried(id) || await _store.FindAsync(id, cancellationToken).ConfigureAwait(false) is not { IsFinished: false } job)
+            {
+                continue;
+            }
+
             await DispatchAsync(job, channel, cancellationToken).ConfigureAwait(false);
         }
     }

@@ -72,6 +72,17 @@ public sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
     }
 
     /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<Guid>> ListUnfinishedIdsAsync(WireGuardPublicKey peer, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        await using var command = await database.CommandAsync(
+            "SELECT id FROM jobs WHERE status IN ('pending', 'sent') AND peer_key = @peer_key ORDER BY created_at, seq",
+            cancellationToken).ConfigureAwait(false);
+        command.Parameters.AddWithValue("peer_key", peer.ToString());
+        return await StoredRows.ReadAllAsync(command, reader => reader.GetGuid(0), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async ValueTask<(IReadOnlyList<Job> Page, int Total)> ListByPeerAsync(string peerId, int offset, int limit, CancellationToken cancellationToken = default)
     {
         await using var count = await database.CommandAsync("SELECT COUNT(*) FROM jobs WHERE peer_id = @peer_id", cancellationToken).ConfigureAwait(false);

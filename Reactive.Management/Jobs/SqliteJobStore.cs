@@ -87,6 +87,17 @@ public sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
     }
 
     /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<Guid>> ListUnfinishedIdsAsync(WireGuardPublicKey peer, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT id FROM jobs WHERE status IN ('pending', 'sent') AND peer_key = $peer_key ORDER BY created_at, rowid";
+        command.Parameters.AddWithValue("$peer_key", peer.ToString());
+        return await StoredRows.ReadAllAsync(command, reader => Guid.Parse(reader.GetString(0)), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async ValueTask<(IReadOnlyList<Job> Page, int Total)> ListByPeerAsync(string peerId, int offset, int limit, CancellationToken cancellationToken = default)
     {
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
