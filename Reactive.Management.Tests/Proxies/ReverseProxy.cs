@@ -42,7 +42,12 @@ internal sealed class ReverseProxy : IAsyncDisposable
         }
     }
 
-    public static async Task<ReverseProxy> StartAsync(ProxyKind kind, int upstreamPort, TimeSpan timeout)
+    /// <param name="kind">Which proxy.</param>
+    /// <param name="upstreamPort">The management server's port.</param>
+    /// <param name="timeout">The proxy's idle timeout.</param>
+    /// <param name="template">Another template than the kind's own (e.g. <c>haproxy-replicas.cfg.template</c>).</param>
+    /// <param name="secondUpstreamPort">A second replica's port, for templates with two upstreams.</param>
+    public static async Task<ReverseProxy> StartAsync(ProxyKind kind, int upstreamPort, TimeSpan timeout, string? template = null, int? secondUpstreamPort = null)
     {
         if (kind.Find() is null)
         {
@@ -51,9 +56,11 @@ internal sealed class ReverseProxy : IAsyncDisposable
 
         var folder = Directory.CreateTempSubdirectory($"reactive-management-{kind.Binary()}-").FullName;
         var port = FreePort();
-        var template = await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "Proxies", "Templates", kind.Template()));
-        var config = Path.Combine(folder, kind.Template().Replace(".template", "", StringComparison.Ordinal));
-        await File.WriteAllTextAsync(config, template
+        template ??= kind.Template();
+        var text = await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "Proxies", "Templates", template));
+        var config = Path.Combine(folder, template.Replace(".template", "", StringComparison.Ordinal));
+        await File.WriteAllTextAsync(config, text
+            .Replace("{{UPSTREAM_PORT_2}}", secondUpstreamPort?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "", StringComparison.Ordinal)
             .Replace("{{LISTEN_PORT}}", port.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
             .Replace("{{UPSTREAM_PORT}}", upstreamPort.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
             .Replace("{{TIMEOUT_SECONDS}}", timeout.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)

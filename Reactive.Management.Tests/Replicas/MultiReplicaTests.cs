@@ -173,6 +173,53 @@ public sealed class MultiReplicaTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal("replica-a", seen.RootElement.GetProperty("replica").GetString());
     }
 
+    [PostgresFact(WithHaproxy = true)]
+    public async Task Behind_HAProxy_a_peer_whose_replica_stops_redials_through_it_to_the_other_and_gets_its_job()
+    {
+        var a = await StartReplicaAsync("replica-a");
+        var b = await StartReplicaAsync("replica-b");
+        await using var proxy = await Proxies.ReverseProxy.StartAsync(
+            Proxies.ProxyKind.Haproxy, a.Address.Port, TimeSpan.FromSeconds(10), "haproxy-replicas.cfg.template", b.Address.Port);
+        try
+        {
+            using var keys = WireGuardKeyPair.Generate();
+            var (peer, _) = await a.Service<IPeerRegistry>().RegisterAsync(keys.PublicKey, "behind-haproxy");
+            using var client = JobStreamClient.Create(proxy.Address, keys, new JobStreamClientOptions
+            {
+                LivenessTimeout = TimeSpan.FromSeconds(3),
+                InitialBackoff = TimeSpan.FromMilliseconds(50),
+                MaxBackoff = TimeSpan.FromMilliseconds(500),
+            });
+            using var answering = client.Jobs.Subscribe(job => client.Answer(new JobResponse { ID = job.ID, Status = JobStatus.Succeeded }));
+            client.Start();
+            await Eventually.TrueAsync(() => a.Service<JobHub>().IsConnected(keys.PublicKey) || b.Service<JobHub>().IsConnected(keys.PublicKey), "the peer's stream on a replica", Patience);
+            var (holder, survivor) = a.Service<JobHub>().IsConnected(keys.PublicKey) ? (a, b) : (b, a);
+
+            // A job created on the replica that does not hold the stream goes across.
+            var across = await survivor.Service<JobBoard>().CreateAsync(peer, new BundleParameters { LogFileCount = 1 });
+            await WaitForStateAsync(survivor, across.Id, JobState.Succeeded);
+
+            // The holder stops; a job is created meanwhile; the client re-dials through HAProxy and lands on the survivor.
+            await holder.DisposeAsync();
+            var meanwhile = await survivor.Service<JobBoard>().CreateAsync(peer, new BundleParameters { LogFileCount = 2 });
+            await WaitForStateAsync(survivor, meanwhile.Id, JobState.Succeeded);
+            Assert.True(survivor.Service<JobHub>().IsConnected(keys.PublicKey));
+            Assert.True(client.Dials >= 2, $"the client dialed {client.Dials} time(s)");
+            output.WriteLine($"behind HAProxy: stream first on {(holder == a ? "A" : "B")}, {client.Dials} dials in all; both jobs succeeded");
+        }
+        finally
+        {
+            await a.DisposeAsync();
+            await b.DisposeAsync();
+        }
+    }
+
+    private static async Task WaitForStateAsync(ManagementServer replica, Guid jobId, JobState state)
+    {
+        var store = replica.Service<IJobStore>();
+        await Eventually.TrueAsync(() => store.FindAsync(jobId).AsTask().GetAwaiter().GetResult()?.State == state, $"job {jobId} to be {state}", Patience);
+    }
+
     private static async Task<string?> StatusOnAsync(ManagementServer replica, string peerId, Guid jobId)
     {
         using var job = JsonDocument.Parse(await replica.Api.GetStringAsync($"/api/peers/{peerId}/jobs/{jobId}"));

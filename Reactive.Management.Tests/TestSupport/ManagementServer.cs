@@ -31,6 +31,7 @@ internal sealed class ManagementServer : IAsyncDisposable
     private readonly List<GrpcChannel> _channels = [];
 
     private readonly bool _ownsFolder;
+    private int _disposed;
 
     private ManagementServer(WebApplication app, string folder, bool ownsFolder, Uri address, CapturingLoggerProvider logs)
     {
@@ -129,8 +130,14 @@ internal sealed class ManagementServer : IAsyncDisposable
         return body.RootElement.GetProperty("id").GetString()!;
     }
 
+    /// <summary>Stops the host (once; a test may stop it early and dispose it again at the end).</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         foreach (var channel in _channels)
         {
             channel.Dispose();

@@ -9,12 +9,29 @@ namespace Reactive.Management.Tests.TestSupport;
 [AttributeUsage(AttributeTargets.Method)]
 public sealed class PostgresFactAttribute : FactAttribute
 {
+    private readonly bool _withHaproxy;
+
     public PostgresFactAttribute()
     {
-        var ci = string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
-        if (!PostgresCluster.IsAvailable && !ci)
+        if (!PostgresCluster.IsAvailable && !InCi)
         {
             Skip = "PostgreSQL is not installed: run 'bash .ci/install-postgres.sh' (Debian package postgresql), or set REACTIVE_MANAGEMENT_POSTGRES to a server's connection string.";
         }
     }
+
+    /// <summary>The test also runs HAProxy in front of the replicas.</summary>
+    public bool WithHaproxy
+    {
+        get => _withHaproxy;
+        init
+        {
+            _withHaproxy = value;
+            if (value && Skip is null && Proxies.ProxyKinds.Find(Proxies.ProxyKind.Haproxy) is null && !InCi)
+            {
+                Skip = "haproxy is not installed: run 'sudo bash .ci/install-proxies.sh'.";
+            }
+        }
+    }
+
+    private static bool InCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
 }

@@ -25,7 +25,6 @@ internal sealed class WriteQueue<T>(IObserver<T> observer, IAsyncStreamWriter<T>
     private Exception? _sourceError;
     private bool _terminated;
     private int _stuck;
-
     private CancellationTokenRegistration _cancellation;
 
     /// <summary>Subscribes to <paramref name="source"/>; disposing the result unsubscribes (writes in flight go on).</summary>
