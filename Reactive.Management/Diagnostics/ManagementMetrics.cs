@@ -43,7 +43,7 @@ public sealed class ManagementMetrics
             "reactive_management.heartbeat.lateness",
             "ms",
             "How much later than one interval after the stream's previous write each heartbeat was written.",
-            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] });
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0, 1, 2, 5, 10, 20, 30, 40, 50, 100, 200, 500, 1000, 2000, 5000] });
         _jobHandover = meter.CreateHistogram(
             "reactive_management.job.handover",
             "ms",
