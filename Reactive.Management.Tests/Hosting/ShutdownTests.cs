@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
-using System.Security.Cryptography;
-using Google.Protobuf;
 using Grpc.Core;
 using Reactive.Management.Client;
 using Reactive.Management.Crypto;
@@ -67,18 +65,14 @@ public sealed class ShutdownTests(ITestOutputHelper output)
 
                 // One more peer that never reads: its write is stuck behind flow control when the host stops.
                 using var stuckKeys = WireGuardKeyPair.Generate();
-                var (stuckPeer, _) = await registry.RegisterAsync(stuckKeys.PublicKey, "stuck");
-                using var sealing = new SealedChannel(stuckKeys, server.Service<Reactive.Management.Hosting.ServerIdentity>().KeyPair.PublicKey);
-                using var stuckCall = server.NewClient().Job();
-                await stuckCall.RequestStream.WriteAsync(sealing.Seal(new JobRequest { ID = ByteString.CopyFrom(RandomNumberGenerator.GetBytes(16)) }));
-                await Eventually.TrueAsync(() => server.Service<JobHub>().IsConnected(stuckKeys.PublicKey), "the stuck peer's stream to open");
+                var (stuckPeer, stuckCall) = await server.OpenNeverReadingStreamAsync(stuckKeys);
+                using var _ = stuckCall;
                 for (var i = 0; i < 100; i++)
                 {
                     await board.CreateAsync(stuckPeer, new BundleParameters { AnonymizeLevel = new string('x', 4096) });
                 }
 
-                Assert.True(server.Service<JobHub>().TryGetChannel(stuckKeys.PublicKey, out var stuckChannel));
-                await Eventually.TrueAsync(() => stuckChannel.Unwritten == stuckChannel.Capacity, "the stuck peer's writes to be held");
+                await server.WhenWritesHeldAsync(stuckKeys);
 
                 var clock = Stopwatch.StartNew();
                 await server.App.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));

@@ -19,6 +19,7 @@ using Reactive.Management.Peers;
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
 using Reactive.Management.Protocol;
+using Xunit;
 
 namespace Reactive.Management.Tests.TestSupport;
 
@@ -115,6 +116,28 @@ internal sealed class ManagementServer : IAsyncDisposable
         var firstJob = connection.Requests.FirstAsync(request => !request.IsHeartbeat()).ToTask();
         await Eventually.TrueAsync(() => Service<JobHub>().IsConnected(peer.PublicKey), "the peer's stream to be registered");
         return (connection, firstJob);
+    }
+
+    /// <summary>
+    /// Registers <paramref name="peer"/> and opens its Job stream with a sealed hello, then never reads the responses:
+    /// HTTP/2 flow control soon holds the server's writes. Returns once the server has registered the stream.
+    /// </summary>
+    public async Task<(Peer Peer, Grpc.Core.AsyncDuplexStreamingCall<EncryptedMessage, EncryptedMessage> Call)> OpenNeverReadingStreamAsync(WireGuardKeyPair peer)
+    {
+        var (registered, _) = await Service<IPeerRegistry>().RegisterAsync(peer.PublicKey, "never-reading");
+        using var sealing = new SealedChannel(peer, Service<ServerIdentity>().KeyPair.PublicKey);
+        var call = NewClient().Job();
+        await call.RequestStream.WriteAsync(sealing.Seal(new JobRequest { ID = Google.Protobuf.ByteString.CopyFrom(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)) }));
+        await Eventually.TrueAsync(() => Service<JobHub>().IsConnected(peer.PublicKey), "the never-reading peer's stream to open");
+        return (registered, call);
+    }
+
+    /// <summary>Waits until the peer's stream holds its fill of unwritten jobs (its writes are held), and returns its channel.</summary>
+    public async Task<PeerJobChannel> WhenWritesHeldAsync(WireGuardKeyPair peer)
+    {
+        Assert.True(Service<JobHub>().TryGetChannel(peer.PublicKey, out var channel), "the peer has no stream");
+        await Eventually.TrueAsync(() => channel.Unwritten == channel.Capacity, "the stream to hold its fill of unwritten jobs");
+        return channel;
     }
 
     /// <summary>The registered peer with this id.</summary>

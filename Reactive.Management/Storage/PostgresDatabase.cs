@@ -28,13 +28,6 @@ public sealed class PostgresDatabase : IAsyncDisposable, IDisposable
     /// <summary>The pooled connections.</summary>
     public NpgsqlDataSource DataSource { get; }
 
-    /// <summary>Opens a pooled connection once the schema exists; dispose it when done.</summary>
-    public async ValueTask<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken = default)
-    {
-        await _schema.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
-        return await DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-    }
-
     /// <summary>A command on a new pooled connection that is closed with the command's reader or execution.</summary>
     public async ValueTask<NpgsqlCommand> CommandAsync(string sql, CancellationToken cancellationToken = default)
     {

@@ -41,16 +41,6 @@ public sealed class ApiAccess
         }
     }
 
-    /// <summary>Whether API requests must carry a bearer token.</summary>
-    public bool RequiresToken
-    {
-        get
-        {
-            EnsureDecided();
-            return Volatile.Read(ref _token) is not null;
-        }
-    }
-
     /// <summary>
     /// Decides from the addresses the server listens on, once (at start, or at the first request if that comes
     /// sooner): beyond loopback with no configured token, a token is generated and printed once (log event 600),
