@@ -82,10 +82,9 @@ public sealed class JobBoardTests : IDisposable
     {
         var channel = _hub.CreateChannel(_peer.Key, capacity: 2);
         var published = new List<JobRequest>();
-        var roomFreed = 0;
         using var jobs = channel.Jobs.Subscribe(published.Add);   // a peer that reads nothing: no job is reported written
-        using var room = channel.RoomFreed.Subscribe(_ => roomFreed++);
         _hub.Register(channel);
+        Assert.True(await channel.WaitForDeliveryRequestAsync(CancellationToken.None), "a new stream asks for its peer's jobs");
 
         var created = new List<Job>();
         for (var i = 0; i < 5; i++)
@@ -97,8 +96,9 @@ public sealed class JobBoardTests : IDisposable
         Assert.Equal(2, published.Count);
         Assert.Equal(2, channel.Unwritten);
 
+        Assert.True(channel.IsWaitingForRoom);
         channel.JobWritten();
-        Assert.Equal(1, roomFreed);
+        Assert.True(channel.WaitForDeliveryRequestAsync(CancellationToken.None).AsTask().IsCompleted, "the write that made room asked for a delivery");
         await _board.DeliverPendingAsync(channel);
 
         Assert.Equal(created.Take(3).Select(job => job.ToRequest().ID), published.Select(request => request.ID));

@@ -195,6 +195,26 @@ public sealed class JobBoard : IDisposable
     }
 
     /// <summary>
+    /// Runs a stream's deliveries: each time the stream asks (it opened, a write made room after a job had to wait,
+    /// another replica said its peer has work), sends the peer's unfinished jobs that fit, until the channel completes.
+    /// </summary>
+    /// <remarks>
+    /// The requests are a level (<see cref="PeerJobChannel.RequestDelivery"/>): one made at any moment, before this
+    /// loop waits or while it delivers, leads to one more pass. A pass that stops for lack of room leaves the stream
+    /// waiting for room, and the write that makes it asks again; so no unfinished job is left in the store while the
+    /// stream has room.
+    /// </remarks>
+    /// <returns>A task that completes with the channel, and fails with the store.</returns>
+    internal async Task DeliverWhileOpenAsync(PeerJobChannel channel, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(channel);
+        while (await channel.WaitForDeliveryRequestAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await DeliverPendingAsync(channel, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
     /// Sends the peer's unfinished jobs, oldest first, on a stream that just opened or that has room again; jobs the
     /// stream already carried are skipped, and those beyond its room stay in the store.
     /// </summary>

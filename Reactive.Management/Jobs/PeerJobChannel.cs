@@ -1,6 +1,6 @@
-using System.Reactive;
 using System.Reactive.Linq;
 using System.Reactive.Subjects;
+using System.Threading.Channels;
 using Reactive.Management.Crypto;
 using Reactive.Management.Protocol;
 
@@ -15,8 +15,11 @@ namespace Reactive.Management.Jobs;
 /// one at a time. <see cref="Jobs"/> completes when a newer stream of the same peer replaces this one or the
 /// channel is disposed.</para>
 /// <para>At most <see cref="Capacity"/> published jobs wait for their write at once: a peer that stops reading
-/// holds no more than that in memory. A job refused for lack of room stays in the store; <see cref="RoomFreed"/>
-/// tells the stream to look there again once a write has made room.</para>
+/// holds no more than that in memory. A job refused for lack of room stays in the store, and the first write that
+/// makes room asks for a delivery from the store again.</para>
+/// <para>A delivery request is a level, not an edge: it stays set until the stream's delivery loop takes it
+/// (<see cref="JobBoard.DeliverWhileOpenAsync"/>), so a request made before the loop waits, or while it delivers,
+/// is never lost; several requests before it looks count as one.</para>
 /// </remarks>
 public sealed class PeerJobChannel : IDisposable
 {
@@ -24,7 +27,9 @@ public sealed class PeerJobChannel : IDisposable
     public const int DefaultCapacity = 16;
 
     private readonly ISubject<JobRequest> _jobs = Subject.Synchronize(new Subject<JobRequest>());
-    private readonly ISubject<Unit> _roomFreed = Subject.Synchronize(new Subject<Unit>());
+    // Capacity 1, extra writes dropped: "a delivery is wanted" as a flag the loop consumes, not a queue of edges.
+    private readonly Channel<bool> _deliveryRequests = Channel.CreateBounded<bool>(
+        new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
     private readonly JobHub _hub;
     private readonly Lock _deliveryGate = new();
     private readonly HashSet<Guid> _delivered = [];
@@ -38,6 +43,8 @@ public sealed class PeerJobChannel : IDisposable
         _hub = hub;
         Peer = peer;
         Capacity = capacity;
+        // A stream that opens wants its peer's unfinished jobs.
+        RequestDelivery();
     }
 
     /// <summary>The peer this channel belongs to.</summary>
@@ -48,12 +55,6 @@ public sealed class PeerJobChannel : IDisposable
 
     /// <summary>The jobs for this stream, as they are published. Hot: subscribe before registering.</summary>
     public IObservable<JobRequest> Jobs => _jobs.AsObservable();
-
-    /// <summary>
-    /// Fires when a write made room after a job was refused for lack of it: the stream should deliver from the store
-    /// again. Completes with the channel.
-    /// </summary>
-    public IObservable<Unit> RoomFreed => _roomFreed.AsObservable();
 
     /// <summary>Whether a newer stream of the same peer took over.</summary>
     public bool IsReplaced { get; private set; }
@@ -70,9 +71,12 @@ public sealed class PeerJobChannel : IDisposable
         }
     }
 
+    /// <summary>Whether a job was refused for lack of room and the next write that makes room will ask for a delivery.</summary>
+    internal bool IsWaitingForRoom => Volatile.Read(ref _deferred) == 1;
+
     /// <summary>
-    /// Whether a job published now would find room. When it would not, <see cref="RoomFreed"/> fires once room is
-    /// made.
+    /// Whether a job published now would find room. When it would not, the next write that makes room asks for a
+    /// delivery.
     /// </summary>
     internal bool HasRoom()
     {
@@ -81,9 +85,31 @@ public sealed class PeerJobChannel : IDisposable
             return true;
         }
 
-        // Ask for the wake-up first, then look again: a write that settled in between must not be missed.
-        Volatile.Write(ref _deferred, 1);
+        // Ask for the wake-up first, then look again: a write that settled in between must not be missed. A full fence
+        // (not a volatile write) so that the read below cannot move before the flag is visible to JobWritten.
+        Interlocked.Exchange(ref _deferred, 1);
         return Volatile.Read(ref _unwritten) < Capacity;
+    }
+
+    /// <summary>Asks the stream's delivery loop to look in the store for its peer's unfinished jobs (again).</summary>
+    internal void RequestDelivery() => _deliveryRequests.Writer.TryWrite(true);
+
+    /// <summary>
+    /// Waits until a delivery is requested and takes the request (requests made meanwhile count as one).
+    /// </summary>
+    /// <returns>true when a delivery is wanted; false once the channel is complete.</returns>
+    internal async ValueTask<bool> WaitForDeliveryRequestAsync(CancellationToken cancellationToken)
+    {
+        var requests = _deliveryRequests.Reader;
+        while (await requests.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (requests.TryRead(out _))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>
@@ -111,9 +137,9 @@ public sealed class PeerJobChannel : IDisposable
     public void JobWritten()
     {
         var left = Interlocked.Decrement(ref _unwritten);
-        if (left < Capacity && Interlocked.Exchange(ref _deferred, 0) == 1 && Volatile.Read(ref _completed) == 0)
+        if (left < Capacity && Interlocked.Exchange(ref _deferred, 0) == 1)
         {
-            _roomFreed.OnNext(Unit.Default);
+            RequestDelivery();
         }
     }
 
@@ -135,7 +161,7 @@ public sealed class PeerJobChannel : IDisposable
         if (Interlocked.Exchange(ref _completed, 1) == 0)
         {
             _jobs.OnCompleted();
-            _roomFreed.OnCompleted();
+            _deliveryRequests.Writer.TryComplete();
         }
     }
 }

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Reactive;
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
 using System.Security.Cryptography;
@@ -119,16 +118,10 @@ internal sealed class JobStreamHandler(
         await ClaimAsync(peer, streamId, streamEnd.Token).ConfigureAwait(false);
 
         // The peer's unfinished jobs now, and again whenever a write makes room for jobs that had to wait in the store,
-        // or another replica (or the poll) says the peer has work.
-        var channelEnded = jobs.RoomFreed.IgnoreElements().Concat(Observable.Return(Unit.Default));
-        var hints = signals.PeersWithWork.Where(peer.Key.Equals).Select(_ => Unit.Default).TakeUntil(channelEnded);
-        var delivering = jobs.RoomFreed
-            .Merge(hints)
-            .StartWith(Unit.Default)
-            .Select(_ => Observable.FromAsync(ct => board.DeliverPendingAsync(jobs, ct)))
-            .Concat()
-            .LastOrDefaultAsync()
-            .ToTask(streamEnd.Token);
+        // or another replica (or the poll) says the peer has work. Requests are a level the loop takes, never an edge
+        // it must be listening for.
+        using var hinted = signals.PeersWithWork.Where(peer.Key.Equals).Subscribe(_ => jobs.RequestDelivery(), _ => { });
+        var delivering = board.DeliverWhileOpenAsync(jobs, streamEnd.Token);
 
         metrics.StreamOpened();
         Log.StreamOpened(logger, peer.Id, peer.Key.ToString(), settings.HeartbeatInterval);
