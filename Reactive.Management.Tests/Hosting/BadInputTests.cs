@@ -180,13 +180,14 @@ public sealed class BadInputTests : IAsyncLifetime
     public async Task Randomized_bad_input_gets_its_documented_answer_every_time()
     {
         var random = new Random(20261126);
-        var kinds = BadHelloKinds;
+        string[] kinds = [.. BadHelloKinds, "oversized hello"];
         var statuses = new Dictionary<StatusCode, int>();
         for (var i = 0; i < 300; i++)
         {
             var kind = kinds[random.Next(kinds.Length)];
             var status = await HandshakeAsync(BadHello(kind, random));
-            Assert.True(status.StatusCode == StatusCode.InvalidArgument, $"case {i} ({kind}): {status}");
+            var expected = kind == "oversized hello" ? StatusCode.ResourceExhausted : StatusCode.InvalidArgument;
+            Assert.True(status.StatusCode == expected, $"case {i} ({kind}): {status}");
             statuses[status.StatusCode] = statuses.GetValueOrDefault(status.StatusCode) + 1;
         }
 
@@ -223,7 +224,10 @@ public sealed class BadInputTests : IAsyncLifetime
         switch (kind)
         {
             case "garbage body":
-                return Garbage(random, random.Next(NaClBox.Overhead, 2000));
+                return Garbage(random, random.Next(NaClBox.Overhead, 900));
+            case "oversized hello":
+                // Beyond the hello bound (1 KiB), within MaxMessageSize: refused at its length prefix.
+                return Garbage(random, random.Next(1100, 200_000));
             case "empty body":
                 return new EncryptedMessage { WgPubKey = key };
             case "truncated box":
@@ -250,7 +254,7 @@ public sealed class BadInputTests : IAsyncLifetime
             case "short key":
                 return good.Clone().With(message => message.WgPubKey = Convert.ToBase64String(RandomNumberGenerator.GetBytes(random.Next(1, 32))));
             case "long key":
-                return good.Clone().With(message => message.WgPubKey = Convert.ToBase64String(RandomNumberGenerator.GetBytes(random.Next(33, 4000))));
+                return good.Clone().With(message => message.WgPubKey = Convert.ToBase64String(RandomNumberGenerator.GetBytes(random.Next(33, 600))));
             case "key not base64":
                 return good.Clone().With(message => message.WgPubKey = new string('!', random.Next(1, 100)));
             case "empty key":
@@ -280,9 +284,18 @@ public sealed class BadInputTests : IAsyncLifetime
     private async Task<Status> HandshakeAsync(EncryptedMessage hello)
     {
         using var call = _client.Job();
-        await call.RequestStream.WriteAsync(hello);
-        // Ends the request side cleanly: hundreds of calls reset by the client would trip Kestrel's rapid-reset guard.
-        await call.RequestStream.CompleteAsync();
+        try
+        {
+            await call.RequestStream.WriteAsync(hello);
+            // Ends the request side cleanly: hundreds of calls reset by the client would trip Kestrel's rapid-reset guard.
+            await call.RequestStream.CompleteAsync();
+        }
+        catch (RpcException)
+        {
+            // An oversized hello is refused at its length prefix, while the client is still sending the rest: the
+            // status is in the response.
+        }
+
         var error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext().WaitAsync(Patience));
         return error.Status;
     }

@@ -41,6 +41,9 @@ internal static partial class Log
     [LoggerMessage(202, LogLevel.Information, "Registered unknown peer {PeerId} ({PeerKey}) because AcceptUnknownPeers is on")]
     public static partial void PeerAutoRegistered(ILogger logger, string peerId, string peerKey);
 
+    [LoggerMessage(203, LogLevel.Debug, "A Job stream on connection {ConnectionId} was closed by the client before its hello")]
+    public static partial void StreamAbandonedBeforeHello(ILogger logger, string connectionId);
+
     // 3xx: incoming messages.
     [LoggerMessage(300, LogLevel.Warning, "Skipped a message from peer {PeerId} that did not decrypt to a JobResponse")]
     public static partial void ResponseUndecryptable(ILogger logger, string peerId);

@@ -82,6 +82,25 @@ public sealed class ManagementOptions
     public int MaxConcurrentStreams { get; set; } = 20_000;
 
     /// <summary>
+    /// How long a Job stream may take to send its whole hello (its first message); a stream still without one is ended
+    /// with <c>DeadlineExceeded</c>. Default 10 s; more than 0 and at most 5 min.
+    /// </summary>
+    public TimeSpan HelloTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How many Job streams may wait for their hello at once on the host; a further one is refused with
+    /// <c>ResourceExhausted</c> at once. Streams that have not proven a registered key hold little, and only this many.
+    /// Default 1,000; at least 1.
+    /// </summary>
+    public int MaxStreamsAwaitingHello { get; set; } = 1_000;
+
+    /// <summary>
+    /// How many Job streams of one HTTP/2 connection may wait for their hello at once (a real peer opens one); a further
+    /// one is refused with <c>ResourceExhausted</c> at once. Default 20; at least 1.
+    /// </summary>
+    public int MaxStreamsAwaitingHelloPerConnection { get; set; } = 20;
+
+    /// <summary>
     /// Jobs the HTTP API creates per second, over all peers (a token bucket); beyond it the API answers 429 with
     /// <c>Retry-After</c>. Default 100; at least 1.
     /// </summary>

@@ -1,3 +1,4 @@
+using Grpc.AspNetCore.Server;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -26,6 +27,16 @@ public static class ReactiveManagementEndpointRouteBuilderExtensions
         }
 
         var grpc = endpoints.MapGrpcService<ManagementGrpcService>();
+        // The Job method's handler runs only once the stream's hello has arrived (bounded in size, time and number).
+        var helloGate = endpoints.ServiceProvider.GetRequiredService<HelloGate>();
+        grpc.Add(endpoint =>
+        {
+            if (endpoint.Metadata.OfType<GrpcMethodMetadata>().Any(grpcMethod => grpcMethod.Method.Name == nameof(ManagementGrpcService.Job)) &&
+                endpoint.RequestDelegate is { } handler)
+            {
+                endpoint.RequestDelegate = helloGate.Wrap(handler);
+            }
+        });
         var api = endpoints.MapGroup("/api").MapManagementApi();
         endpoints.MapHealthChecks("/healthz");
         return new CompositeEndpointConventionBuilder([grpc, api]);

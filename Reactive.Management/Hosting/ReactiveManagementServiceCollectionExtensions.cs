@@ -82,6 +82,7 @@ public static class ReactiveManagementServiceCollectionExtensions
             Options(sp).ServerKeyPath,
             sp.GetRequiredService<ILogger<ServerIdentity>>()));
         services.TryAddSingleton<JobStreamHandler>();
+        services.TryAddSingleton<HelloGate>();
         services.TryAddSingleton<ApiAccess>();
         services.TryAddSingleton<JobCreationLimiter>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Hosting.IHostedService, ManagementStartup>());

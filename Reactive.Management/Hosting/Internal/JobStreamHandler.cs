@@ -265,7 +265,18 @@ internal sealed class JobStreamHandler(
 
     private async Task<(Peer Peer, SealedChannel Channel)> HandshakeAsync(IAsyncStreamReader<EncryptedMessage> requests, CancellationToken cancellationToken)
     {
-        if (!await requests.MoveNext(cancellationToken).ConfigureAwait(false))
+        bool sent;
+        try
+        {
+            sent = await requests.MoveNext(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is IOException or OperationCanceledException or InvalidOperationException && cancellationToken.IsCancellationRequested)
+        {
+            // The client reset the stream before its hello: not a server error.
+            throw new RpcException(new Status(StatusCode.Cancelled, "the client closed the stream before its hello"));
+        }
+
+        if (!sent)
         {
             throw Refuse(StatusCode.InvalidArgument, "missing hello: the Job stream must start with an encrypted JobRequest", peerKey: "");
         }

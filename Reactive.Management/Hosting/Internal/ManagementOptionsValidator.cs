@@ -79,6 +79,13 @@ internal sealed class ManagementOptionsValidator : IValidateOptions<ManagementOp
             failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.StuckWriteTimeout)} must be more than 0 and at most 01:00:00; got {options.StuckWriteTimeout}.");
         }
 
+        if (options.HelloTimeout <= TimeSpan.Zero || options.HelloTimeout > TimeSpan.FromMinutes(5))
+        {
+            failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.HelloTimeout)} must be more than 0 and at most 00:05:00; got {options.HelloTimeout}.");
+        }
+
+        AddIfOutside(failures, nameof(ManagementOptions.MaxStreamsAwaitingHello), options.MaxStreamsAwaitingHello, 1, int.MaxValue);
+        AddIfOutside(failures, nameof(ManagementOptions.MaxStreamsAwaitingHelloPerConnection), options.MaxStreamsAwaitingHelloPerConnection, 1, int.MaxValue);
         AddIfOutside(failures, nameof(ManagementOptions.MaxQueuedJobsPerStream), options.MaxQueuedJobsPerStream, 1, 10_000);
         AddIfOutside(failures, nameof(ManagementOptions.MaxMessageSize), options.MaxMessageSize, 1024, 16 * 1024 * 1024);
         AddIfOutside(failures, nameof(ManagementOptions.MaxConcurrentStreams), options.MaxConcurrentStreams, 1, int.MaxValue);
