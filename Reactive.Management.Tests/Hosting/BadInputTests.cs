@@ -300,6 +300,28 @@ public sealed class BadInputTests : IAsyncLifetime
         return error.Status;
     }
 
+    /// <summary>Text a client chose, with CR, LF and terminal escapes in it, never reaches a log line raw.</summary>
+    [Fact]
+    public async Task A_hello_key_with_control_characters_is_not_logged_and_a_peer_reason_is_escaped()
+    {
+        const string Forged = "\r\u001b[31mERROR forged\nline\u2028";
+        var forged = System.Text.RegularExpressions.Regex.Unescape(Forged);
+        using var sealing = new SealedChannel(_peer, _serverKey);
+        var hello = sealing.Seal(new JobRequest()).With(message => message.WgPubKey = forged);
+
+        Assert.Equal(StatusCode.InvalidArgument, (await HandshakeAsync(hello)).StatusCode);
+
+        var (job, delivered) = await SendBystanderAJobAsync();
+        _bystanderStream.Answer(new JobResponse { ID = delivered.ID, Status = JobStatus.Failed, Reason = ByteString.CopyFromUtf8("disk full" + forged) });
+        Assert.Equal(JobState.Failed, (await _server.Service<JobBoard>().WhenFinishedAsync(job.Id).WaitAsync(Patience)).State);
+
+        var refusal = Assert.Single(_server.Logs.Entries, entry => entry.EventId.Id == 200);
+        Assert.Contains("(not a key)", refusal.Message, StringComparison.Ordinal);
+        var finished = Assert.Single(_server.Logs.Entries, entry => entry.EventId.Id == 402 && entry.Message.Contains(job.Id.ToString(), StringComparison.Ordinal));
+        Assert.Contains("disk full\\r\\u001b[31mERROR forged\\nline\\u2028", finished.Message, StringComparison.Ordinal);
+        Assert.All(_server.Logs.Entries, entry => Assert.DoesNotContain(entry.Message, character => character is '\r' or '\u001b' or '\u2028'));
+    }
+
     private async Task<AsyncDuplexStreamingCall<EncryptedMessage, EncryptedMessage>> OpenAsync(SealedChannel sealing)
     {
         var call = _client.Job();

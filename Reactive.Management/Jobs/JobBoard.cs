@@ -403,7 +403,8 @@ public sealed class JobBoard : IDisposable
         }
 
         _metrics?.JobCompleted(job.State.ToName());
-        Log.JobFinished(_logger, job.Id, job.PeerId, job.State.ToName(), job.FailedReason ?? "");
+        // The reason may be the peer's own words.
+        Log.JobFinished(_logger, job.Id, job.PeerId, job.State.ToName(), LogText.Escape(job.FailedReason));
         Announce(job);
     }
 

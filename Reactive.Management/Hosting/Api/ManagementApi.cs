@@ -47,7 +47,7 @@ internal static class ManagementApi
         }
 
         services.GetRequiredService<ManagementMetrics>().ApiRefused("unauthorized");
-        Log.ApiRequestUnauthorized(services.GetRequiredService<ILogger<ApiAccess>>(), http.Request.Method, http.Request.Path, http.Connection.RemoteIpAddress?.ToString());
+        Log.ApiRequestUnauthorized(services.GetRequiredService<ILogger<ApiAccess>>(), http.Request.Method, LogText.Escape(http.Request.Path), http.Connection.RemoteIpAddress?.ToString());
         http.Response.Headers.WWWAuthenticate = "Bearer";
         return Results.Problem(
             statusCode: StatusCodes.Status401Unauthorized,

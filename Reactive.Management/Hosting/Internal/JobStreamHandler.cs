@@ -66,7 +66,7 @@ internal sealed class JobStreamHandler(
         var settings = options.CurrentValue;
         if (!TryAdmit(peer, settings.MaxConcurrentStreams))
         {
-            throw Refuse(StatusCode.ResourceExhausted, $"the server holds its limit of {settings.MaxConcurrentStreams} Job streams; retry later", peer.Key.ToString());
+            throw Refuse(StatusCode.ResourceExhausted, $"the server holds its limit of {settings.MaxConcurrentStreams} Job streams; retry later", peer.Key);
         }
 
         try
@@ -109,13 +109,14 @@ internal sealed class JobStreamHandler(
             .ToTask();
         var receiving = ReceiveAnswersAsync(requests, peer, sealedChannel, streamEnd);
 
+        // Claimed in the shared store before the hub knows the stream: whoever sees it connected here sees it everywhere.
+        var streamId = Guid.NewGuid();
+        await ClaimAsync(peer, streamId, streamEnd.Token).ConfigureAwait(false);
         if (hub.Register(jobs) is not null)
         {
             Log.StreamReplaced(logger, peer.Id);
         }
 
-        var streamId = Guid.NewGuid();
-        await ClaimAsync(peer, streamId, streamEnd.Token).ConfigureAwait(false);
 
         // The peer's unfinished jobs now, and again whenever a write makes room for jobs that had to wait in the store,
         // or another replica (or the poll) says the peer has work. Requests are a level the loop takes, never an edge
@@ -278,13 +279,13 @@ internal sealed class JobStreamHandler(
 
         if (!sent)
         {
-            throw Refuse(StatusCode.InvalidArgument, "missing hello: the Job stream must start with an encrypted JobRequest", peerKey: "");
+            throw Refuse(StatusCode.InvalidArgument, "missing hello: the Job stream must start with an encrypted JobRequest", peerKey: null);
         }
 
         var hello = requests.Current;
         if (!WireGuardPublicKey.TryParse(hello.WgPubKey, out var key))
         {
-            throw Refuse(StatusCode.InvalidArgument, "wgPubKey is not a WireGuard public key (32 bytes, standard base64)", hello.WgPubKey);
+            throw Refuse(StatusCode.InvalidArgument, "wgPubKey is not a WireGuard public key (32 bytes, standard base64)", peerKey: null);
         }
 
         SealedChannel channel;
@@ -294,21 +295,21 @@ internal sealed class JobStreamHandler(
         }
         catch (CryptographicException)
         {
-            throw Refuse(StatusCode.InvalidArgument, "wgPubKey gives no shared secret", hello.WgPubKey);
+            throw Refuse(StatusCode.InvalidArgument, "wgPubKey gives no shared secret", key);
         }
 
         try
         {
             if (!channel.TryOpen(hello, JobRequest.Parser, out _))
             {
-                throw Refuse(StatusCode.InvalidArgument, "invalid request message: the hello does not decrypt to a JobRequest", hello.WgPubKey);
+                throw Refuse(StatusCode.InvalidArgument, "invalid request message: the hello does not decrypt to a JobRequest", key);
             }
 
             var peer = await FindPeerAsync(key, cancellationToken).ConfigureAwait(false);
             // Only a registered peer's proven hello is remembered: garbage cannot fill the memory of replays.
             if (!_replays.TryAccept(key, hello.Body.Span))
             {
-                throw Refuse(StatusCode.Unauthenticated, "replayed hello: this hello was used before; seal a new one", hello.WgPubKey);
+                throw Refuse(StatusCode.Unauthenticated, "replayed hello: this hello was used before; seal a new one", key);
             }
 
             return (peer, channel);
@@ -335,17 +336,17 @@ internal sealed class JobStreamHandler(
         catch (Exception exception) when (exception is not OperationCanceledException)
         {
             Log.PeerLookupFailed(logger, key.ToString(), exception);
-            throw Refuse(StatusCode.Unauthenticated, "the peer could not be looked up", key.ToString());
+            throw Refuse(StatusCode.Unauthenticated, "the peer could not be looked up", key);
         }
 
-        return peer ?? throw Refuse(StatusCode.PermissionDenied, "peer is not registered", key.ToString());
+        return peer ?? throw Refuse(StatusCode.PermissionDenied, "peer is not registered", key);
     }
 
-    private RpcException Refuse(StatusCode status, string detail, string peerKey)
+    private RpcException Refuse(StatusCode status, string detail, WireGuardPublicKey? peerKey)
     {
         metrics.StreamRefused(status);
-        // The key comes from the client: cap what of it reaches the log.
-        Log.HandshakeRefused(logger, status, detail, peerKey.Length > 64 ? peerKey[..64] + "…" : peerKey);
+        // Only a key that parsed reaches the log: whatever else the client sent there is its own text.
+        Log.HandshakeRefused(logger, status, detail, peerKey?.ToString() ?? "(not a key)");
         return new RpcException(new Status(status, detail));
     }
 
