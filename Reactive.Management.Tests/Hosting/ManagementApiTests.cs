@@ -27,6 +27,34 @@ public sealed class ManagementApiTests : ManagementServerTest
     }
 
     [Fact]
+    public async Task The_low_order_key_the_Job_stream_refuses_is_refused_by_the_API_too()
+    {
+        using var response = await Server.Api.PostAsJsonAsync("/api/peers", new { wg_pub_key = Convert.ToBase64String(new byte[32]), name = "zero" });
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("low-order", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(50_000_000, true)]
+    [InlineData(25_000_000, false)]
+    public async Task An_oversized_body_gets_413_problem_details_without_an_error_log(int bytes, bool declaresLength)
+    {
+        // A 50 MB body with its length declared, or a 25 MB name streamed without one: refused before it is parsed whole.
+        var json = Encoding.UTF8.GetBytes($$"""{"wg_pub_key":"{{Peer.PublicKey}}","name":"{{new string('n', bytes)}}"}""");
+        using var content = declaresLength ? (HttpContent)new ByteArrayContent(json) : new StreamContent(new UnknownLengthStream(json));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+
+        using var response = await Server.Api.PostAsync("/api/peers", content);
+
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("at most 65536 bytes", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.DoesNotContain(Server.Logs.Entries, entry => entry.Level >= Microsoft.Extensions.Logging.LogLevel.Error);
+        Assert.Empty(await Server.Service<Reactive.Management.Peers.IPeerRegistry>().ListAsync());
+    }
+
+    [Fact]
     public async Task A_job_for_an_offline_peer_is_created_pending()
     {
         var peerId = await Server.RegisterAsync(Peer);
@@ -167,5 +195,11 @@ public sealed class ManagementApiTests : ManagementServerTest
         using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         Assert.Equal((int)status, problem.RootElement.GetProperty("status").GetInt32());
         Assert.Contains(detailContains, problem.RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    /// <summary>A body whose length the client does not declare (chunked on HTTP/1.1, plain DATA frames on HTTP/2).</summary>
+    private sealed class UnknownLengthStream(byte[] bytes) : MemoryStream(bytes)
+    {
+        public override bool CanSeek => false;
     }
 }

@@ -165,7 +165,21 @@ public sealed class JobBoardTests : IDisposable
 
         var failed = (await _board.FindAsync(job.Id))!;
         Assert.Equal(JobState.Failed, failed.State);
-        Assert.Equal(JobBoard.MaxReasonBytes, failed.FailedReason!.Length);
+        Assert.Equal(4096, failed.FailedReason!.Length);
+        channel.Dispose();
+    }
+
+    [Fact]
+    public async Task A_succeeded_answer_keeps_the_upload_key_cut_at_4096_bytes()
+    {
+        var (channel, _) = await ConnectAsync(_peer);
+        var job = await _board.CreateAsync(_peer, new BundleParameters());
+
+        await _board.CompleteAsync(_peer.Key, Succeeded(job, new string('k', 1_000_000)));
+
+        var succeeded = (await _board.FindAsync(job.Id))!;
+        Assert.Equal(JobState.Succeeded, succeeded.State);
+        Assert.Equal(4096, succeeded.UploadKey!.Length);
         channel.Dispose();
     }
 

@@ -66,6 +66,26 @@ public sealed class WireGuardPublicKey : IEquatable<WireGuardPublicKey>
         return true;
     }
 
+    /// <summary>
+    /// Whether the key is one of Curve25519's low-order points: any party's agreement with it gives the same all-zero
+    /// secret, so it proves nothing and is refused everywhere (the Job stream and the API alike).
+    /// </summary>
+    public bool IsLowOrder
+    {
+        get
+        {
+            Libsodium.EnsureInitialized();
+            Span<byte> shared = stackalloc byte[32];
+            // libsodium refuses (returns -1) when the agreement comes out all zero, whatever our scalar is.
+            var refused = Libsodium.BoxBeforeNm(shared, _bytes, LowOrderProbe) != 0;
+            Libsodium.MemZero(shared, (nuint)shared.Length);
+            return refused;
+        }
+    }
+
+    // Any scalar serves: a low-order point times any clamped scalar is the identity.
+    private static ReadOnlySpan<byte> LowOrderProbe => [0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42];
+
     /// <summary>The key in standard base64, as WireGuard and NetBird write it.</summary>
     public override string ToString() => _base64;
 

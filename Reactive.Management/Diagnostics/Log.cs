@@ -76,6 +76,10 @@ internal static partial class Log
     [LoggerMessage(405, LogLevel.Warning, "The replica's job hints from PostgreSQL are interrupted; reconnecting (the poll goes on)")]
     public static partial void JobSignalsLost(ILogger logger, Exception exception);
 
+    // 7xx: storage.
+    [LoggerMessage(700, LogLevel.Error, "The {Store} failed during {Method} {Path}: {Error}")]
+    public static partial void StoreFailed(ILogger logger, string store, string method, string path, string error);
+
     // 5xx: server identity.
     [LoggerMessage(500, LogLevel.Information, "Created a new server key at {Path}; public key {PublicKey}")]
     public static partial void ServerKeyCreated(ILogger logger, string path, string publicKey);

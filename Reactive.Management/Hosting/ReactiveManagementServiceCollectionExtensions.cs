@@ -83,6 +83,12 @@ public static class ReactiveManagementServiceCollectionExtensions
             sp.GetRequiredService<ILogger<ServerIdentity>>()));
         services.TryAddSingleton<JobStreamHandler>();
         services.TryAddSingleton<HelloGate>();
+        services.TryAddSingleton(sp => StoreKind(sp) switch
+        {
+            ManagementOptions.StoreKinds.Memory => new StoreDescription("in-memory store", null),
+            ManagementOptions.StoreKinds.Postgres => new StoreDescription("PostgreSQL", null),
+            _ => new StoreDescription($"SQLite database '{sp.GetRequiredService<SqliteDatabase>().FullPath}'", sp.GetRequiredService<SqliteDatabase>()),
+        });
         services.TryAddSingleton<ApiAccess>();
         services.TryAddSingleton<JobCreationLimiter>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Hosting.IHostedService, ManagementStartup>());

@@ -64,7 +64,7 @@ public enum JobCancelOutcome
 /// </remarks>
 public sealed class JobBoard : IDisposable
 {
-    /// <summary>A failure reason longer than this (in UTF-8 bytes) is cut, as NetBird does.</summary>
+    /// <summary>A failure reason or upload key longer than this (in UTF-8 bytes) is cut, as NetBird does for the reason.</summary>
     public const int MaxReasonBytes = 4096;
 
     private readonly IJobStore _store;
@@ -268,7 +268,7 @@ public sealed class JobBoard : IDisposable
         }
 
         var answered = response.Status == Protocol.JobStatus.Succeeded
-            ? job with { State = JobState.Succeeded, CompletedAt = _scheduler.Now, UploadKey = response.Bundle?.UploadKey }
+            ? job with { State = JobState.Succeeded, CompletedAt = _scheduler.Now, UploadKey = Cut(response.Bundle?.UploadKey) }
             : job with { State = JobState.Failed, CompletedAt = _scheduler.Now, FailedReason = Reason(response) };
         if (!await _store.TryUpdateAsync(answered, [JobState.Sent], cancellationToken).ConfigureAwait(false))
         {
@@ -417,7 +417,11 @@ public sealed class JobBoard : IDisposable
             return $"peer answered with status {response.Status}";
         }
 
-        var reason = response.Reason.Span;
-        return Encoding.UTF8.GetString(reason.Length > MaxReasonBytes ? reason[..MaxReasonBytes] : reason);
+        return Cut(response.Reason.Span);
     }
+
+    private static string? Cut(string? peerText) => peerText is null ? null : Cut(Encoding.UTF8.GetBytes(peerText));
+
+    private static string Cut(ReadOnlySpan<byte> peerText) =>
+        Encoding.UTF8.GetString(peerText.Length > MaxReasonBytes ? peerText[..MaxReasonBytes] : peerText);
 }

@@ -13,6 +13,7 @@ public sealed class SqliteDatabase : IDisposable
     // SQLite has one writer at a time; writers that collide wait in a sleep-and-retry loop (SQLITE_BUSY), which
     // under load costs tens of milliseconds per write. Queuing this process's writes here keeps them at disk speed.
     private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private string? _lastWriteFailure;
 
     /// <summary>Opens (or creates) the database file at <paramref name="path"/> and its schema.</summary>
     public SqliteDatabase(string path)
@@ -55,6 +56,7 @@ public sealed class SqliteDatabase : IDisposable
     }
 
     /// <summary>Runs <paramref name="write"/> on an open connection, one writer of this process at a time.</summary>
+    /// <remarks>A failed write is remembered (see <see cref="WriteProblemAsync"/>) until a write succeeds.</remarks>
     public async ValueTask<T> WriteAsync<T>(Func<SqliteConnection, CancellationToken, Task<T>> write, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(write);
@@ -62,12 +64,42 @@ public sealed class SqliteDatabase : IDisposable
         try
         {
             await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-            return await write(connection, cancellationToken).ConfigureAwait(false);
+            var result = await write(connection, cancellationToken).ConfigureAwait(false);
+            Volatile.Write(ref _lastWriteFailure, null);
+            return result;
+        }
+        catch (SqliteException exception)
+        {
+            Volatile.Write(ref _lastWriteFailure, exception.Message);
+            throw;
         }
         finally
         {
             _writeGate.Release();
         }
+    }
+
+    /// <summary>
+    /// Why this database cannot take writes now (its file opened read-only, or the last write failed), naming the file
+    /// and SQLite's error; null when it can.
+    /// </summary>
+    public async ValueTask<string?> WriteProblemAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+            // SQLite opens a file it may not write read-only, silently: ask it.
+            if (SQLitePCL.raw.sqlite3_db_readonly(connection.Handle, "main") == 1)
+            {
+                return $"The SQLite database '{FullPath}' is read-only (SQLite opened it without write access); no job can be created or changed.";
+            }
+        }
+        catch (SqliteException exception)
+        {
+            return $"The SQLite database '{FullPath}' cannot be opened: {exception.Message}";
+        }
+
+        return Volatile.Read(ref _lastWriteFailure) is { } failure ? $"The last write to the SQLite database '{FullPath}' failed: {failure}" : null;
     }
 
     /// <inheritdoc />

@@ -1,12 +1,15 @@
+using System.Data.Common;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Reactive.Management.Crypto;
 using Reactive.Management.Diagnostics;
+using Reactive.Management.Hosting.Internal;
 using Reactive.Management.Jobs;
 using Reactive.Management.Peers;
 using Reactive.Management.Protocol;
@@ -23,9 +26,13 @@ internal static class ManagementApi
     private const int DefaultPageSize = 100;
     private const int MaxPageSize = 500;
 
+    /// <summary>The largest API request body, in bytes; the largest real one (a job with its workload) is under 1 KiB.</summary>
+    private const int MaxBodyBytes = 64 * 1024;
+
     public static RouteGroupBuilder MapManagementApi(this RouteGroupBuilder api)
     {
         api.AddEndpointFilter(RequireAccessAsync);
+        api.AddEndpointFilter(AnswerStoreFailuresAsync);
         var peers = api.MapGroup("/peers");
         peers.MapPost("/", CreatePeerAsync);
         peers.MapGet("/", ListPeersAsync);
@@ -55,6 +62,27 @@ internal static class ManagementApi
             detail: "The API needs 'Authorization: Bearer <token>' with the token of Management:ApiToken (or the one printed at start, log event 600).");
     }
 
+    /// <summary>A store that fails (read-only file, disk full, database down) is the server's trouble, said as 503, never 500.</summary>
+    private static async ValueTask<object?> AnswerStoreFailuresAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        try
+        {
+            return await next(context);
+        }
+        catch (DbException exception)
+        {
+            var http = context.HttpContext;
+            var services = http.RequestServices;
+            services.GetRequiredService<ManagementMetrics>().ApiRefused("store_unavailable");
+            Log.StoreFailed(services.GetRequiredService<ILogger<StoreDescription>>(), services.GetRequiredService<StoreDescription>().Name, http.Request.Method, LogText.Escape(http.Request.Path), exception.Message);
+            http.Response.Headers.RetryAfter = "5";
+            return Results.Problem(
+                statusCode: StatusCodes.Status503ServiceUnavailable,
+                title: "Store unavailable",
+                detail: "The job store could not complete the request; nothing was changed. /healthz says why (the server log too, event 700); retry once it is healthy.");
+        }
+    }
+
     private static async Task<IResult> CreatePeerAsync(HttpRequest request, IPeerRegistry registry, IStreamOwnership ownership, CancellationToken cancellationToken)
     {
         var (body, error) = await ReadAsync<CreatePeerRequest>(request, cancellationToken);
@@ -66,6 +94,11 @@ internal static class ManagementApi
         if (!WireGuardPublicKey.TryParse(body!.WgPubKey, out var key))
         {
             return BadRequest("wg_pub_key must be a WireGuard public key: 32 bytes in standard base64 (44 characters).");
+        }
+
+        if (key.IsLowOrder)
+        {
+            return BadRequest("wg_pub_key is a low-order Curve25519 point: it gives no shared secret, so its Job stream would always be refused.");
         }
 
         var name = string.IsNullOrWhiteSpace(body.Name) ? $"peer-{key.ToString()[..8]}" : body.Name.Trim();
@@ -233,6 +266,18 @@ internal static class ManagementApi
             return (null, Results.Problem(statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Unsupported media type", detail: "Send the body as application/json."));
         }
 
+        // The limit applies before anything is parsed: a declared length over it is refused unread, and a body that
+        // grows past it while being read stops the read.
+        if (request.ContentLength > MaxBodyBytes)
+        {
+            return (null, BodyTooLarge());
+        }
+
+        if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } maxBodySize)
+        {
+            maxBodySize.MaxRequestBodySize = MaxBodyBytes;
+        }
+
         try
         {
             var body = await JsonSerializer.DeserializeAsync<T>(request.Body, ApiJson.Options, cancellationToken);
@@ -242,7 +287,16 @@ internal static class ManagementApi
         {
             return (null, BadRequest($"The body is not valid JSON for this request: {exception.Message}"));
         }
+        catch (BadHttpRequestException exception) when (exception.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return (null, BodyTooLarge());
+        }
     }
+
+    private static IResult BodyTooLarge() => Results.Problem(
+        statusCode: StatusCodes.Status413PayloadTooLarge,
+        title: "Body too large",
+        detail: $"A request body is at most {MaxBodyBytes} bytes.");
 
     private static IResult BadRequest(string detail) =>
         Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad request", detail: detail);
