@@ -58,8 +58,20 @@ public static class WireGuardKeyFile
         return (mode & ~(OwnerOnly | UnixFileMode.UserExecute)) != 0 ? mode : null;
     }
 
-    private static WireGuardKeyPair Load(string fullPath) =>
-        WireGuardKeyPair.TryFromPrivateKey(File.ReadAllText(fullPath), out var keyPair)
+    private static WireGuardKeyPair Load(string fullPath)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(fullPath);
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidOperationException($"The key file '{fullPath}' cannot be read: {exception.Message}", exception);
+        }
+
+        return WireGuardKeyPair.TryFromPrivateKey(text, out var keyPair)
             ? keyPair
             : throw new InvalidOperationException($"The key file '{fullPath}' does not hold a WireGuard private key (32 bytes, base64). Fix or remove it; a new key is created when the file is missing.");
+    }
 }

@@ -20,7 +20,8 @@ public static class ReactiveManagementEndpointRouteBuilderExtensions
     public static IEndpointConventionBuilder MapReactiveManagement(this IEndpointRouteBuilder endpoints)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
-        if (endpoints.ServiceProvider.GetService<JobStreamHandler>() is null)
+        // Asked, not resolved: resolving would load the key and open the store here, outside the host's start.
+        if (endpoints.ServiceProvider.GetService<IServiceProviderIsService>()?.IsService(typeof(JobStreamHandler)) != true)
         {
             throw new InvalidOperationException(
                 "Unable to find the Reactive.Management services. Add them by calling 'services.AddReactiveManagement()' while configuring the application's services.");

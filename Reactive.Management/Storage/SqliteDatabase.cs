@@ -16,6 +16,7 @@ public sealed class SqliteDatabase : IDisposable
     private string? _lastWriteFailure;
 
     /// <summary>Opens (or creates) the database file at <paramref name="path"/> and its schema.</summary>
+    /// <exception cref="InvalidOperationException">The file cannot be opened as a database (the message names it).</exception>
     public SqliteDatabase(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
@@ -29,7 +30,15 @@ public sealed class SqliteDatabase : IDisposable
             // Seconds a statement waits for another writer's lock before failing with SQLITE_BUSY.
             DefaultTimeout = 30,
         }.ToString();
-        CreateSchema();
+        try
+        {
+            CreateSchema();
+        }
+        catch (SqliteException exception)
+        {
+            // SQLite's own words never name the file.
+            throw new InvalidOperationException($"The SQLite database '{FullPath}' cannot be used: {exception.Message}", exception);
+        }
     }
 
     /// <summary>The database file.</summary>

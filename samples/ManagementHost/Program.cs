@@ -3,6 +3,7 @@
 // heartbeat to 2 s.
 using OpenTelemetry.Metrics;
 using Reactive.Management.Diagnostics;
+using Reactive.Management.Hosting;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -21,6 +22,21 @@ builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
     .AddPrometheusExporter());
 
 var app = builder.Build();
-app.MapReactiveManagement();
-app.MapPrometheusScrapingEndpoint();
-app.Run();
+// A host that cannot start (a bad key or database file, a port in use, a bad setting) says why in one line and exits
+// with 1. The stack trace is the hosting log's (category Microsoft.Extensions.Hosting.Internal.Host, at Critical in
+// appsettings.json; set it to Error to see it).
+try
+{
+    // Mapping reads the settings (and validates them): inside, so that a bad one is reported like the rest.
+    app.MapReactiveManagement();
+    app.MapPrometheusScrapingEndpoint();
+    await app.StartAsync();
+}
+catch (Exception exception)
+{
+    await Console.Error.WriteLineAsync($"error: {StartupFailure.Describe(exception)}");
+    return 1;
+}
+
+await app.WaitForShutdownAsync();
+return 0;

@@ -1,0 +1,146 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Reactive.Linq;
+using System.Text.Json;
+using Reactive.Management.Client;
+using Reactive.Management.Crypto;
+using Reactive.Management.Jobs;
+using Reactive.Management.Protocol;
+using Reactive.Management.Tests.TestSupport;
+using Xunit;
+
+namespace Reactive.Management.Tests.Hosting;
+
+/// <summary>The sample host as a child process: started wrong, and killed with SIGKILL mid-work.</summary>
+[Collection(nameof(RunsAlone))]
+public sealed class HostProcessTests : IDisposable
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+    private readonly string _folder = Directory.CreateTempSubdirectory("reactive-management-process-").FullName;
+
+    public static TheoryData<string> StartupFailures() => ["bad key file", "bad database file", "port in use", "bad setting"];
+
+    [Theory]
+    [MemberData(nameof(StartupFailures))]
+    public async Task A_host_that_cannot_start_says_why_in_one_line_naming_the_culprit_and_exits_with_1(string failure)
+    {
+        using var busy = new TcpListener(IPAddress.Loopback, 0);
+        string[] settings = [];
+        string culprit;
+        switch (failure)
+        {
+            case "bad key file":
+                culprit = Path.Combine(_folder, "management.key");
+                await File.WriteAllTextAsync(culprit, "not a key\n");
+                break;
+            case "bad database file":
+                culprit = Path.Combine(_folder, "management.db");
+                await File.WriteAllTextAsync(culprit, new string('x', 4096));
+                break;
+            case "port in use":
+                busy.Start();
+                culprit = $"http://127.0.0.1:{((IPEndPoint)busy.LocalEndpoint).Port}";
+                settings = [$"Kestrel:Endpoints:Grpc:Url={culprit}"];
+                break;
+            default:
+                culprit = "Management:HeartbeatInterval";
+                settings = ["Management:HeartbeatInterval=00:00:00"];
+                break;
+        }
+
+        await using var host = HostProcess.Start(_folder, settings);
+
+        Assert.Equal(1, await host.Exited.WaitAsync(Patience));
+        var errors = host.Output.Where(line => line.StartsWith("error: ", StringComparison.Ordinal)).ToList();
+        Assert.Contains(culprit, Assert.Single(errors), StringComparison.Ordinal);
+        Assert.DoesNotContain(host.Output, line => line.TrimStart().StartsWith("at ", StringComparison.Ordinal) || line.Contains("Unhandled exception", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// The outside run's worst finding (issue 12), replayed from outside: a peer answers part of a burst of jobs, the
+    /// host is killed with SIGKILL, restarted on the same files; the peer's first stream after the restart must carry
+    /// every job not answered before the kill, so all of them end succeeded and none waits for its time-out.
+    /// </summary>
+    [Fact]
+    public async Task After_a_SIGKILL_and_a_restart_every_unanswered_job_reaches_the_peer_on_its_next_stream()
+    {
+        const int Jobs = 300;
+        string[] settings = ["Management:HeartbeatInterval=00:00:01", "Management:MaxJobsPerSecond=100000", "Management:JobCreationBurst=100000"];
+        using var peer = WireGuardKeyPair.Generate();
+        var created = new List<Guid>();
+        var answeredBeforeKill = new ConcurrentDictionary<Guid, bool>();
+        string peerId;
+        await using (var first = HostProcess.Start(_folder, settings))
+        {
+            await first.WaitUntilListeningAsync();
+            peerId = await RegisterAsync(first, peer);
+            await using var stream = await JobStreamConnection.OpenAsync(first.NewClient(), peer);
+            // The peer answers every other job it gets; the rest stay sent.
+            var received = 0;
+            using var answering = stream.Requests.Where(request => !request.IsHeartbeat()).Subscribe(request =>
+            {
+                if (Interlocked.Increment(ref received) % 2 == 0 && JobIds.TryFromWire(request.ID, out var id))
+                {
+                    answeredBeforeKill[id] = true;
+                    stream.Answer(new JobResponse { ID = request.ID, Status = JobStatus.Succeeded, Bundle = new BundleResult { UploadKey = "before" } });
+                }
+            });
+            for (var i = 0; i < Jobs; i++)
+            {
+                created.Add(await CreateJobAsync(first, peerId));
+            }
+
+            await first.KillAsync();
+        }
+
+        await using var second = HostProcess.Start(_folder, settings);
+        await second.WaitUntilListeningAsync();
+        await using var again = await JobStreamConnection.OpenAsync(second.NewClient(), peer);
+        var onNewStream = new ConcurrentDictionary<Guid, bool>();
+        using var answeringAgain = again.Requests.Where(request => !request.IsHeartbeat()).Subscribe(request =>
+        {
+            Assert.True(JobIds.TryFromWire(request.ID, out var id));
+            onNewStream[id] = true;
+            again.Answer(new JobResponse { ID = request.ID, Status = JobStatus.Succeeded, Bundle = new BundleResult { UploadKey = "after" } });
+        });
+
+        await Eventually.TrueAsync(
+            () => StatusesAsync(second, peerId).GetAwaiter().GetResult().All(status => status == "succeeded"),
+            "every job to end succeeded on the stream after the restart",
+            Patience);
+        var notAnswered = created.Where(id => !answeredBeforeKill.ContainsKey(id)).ToList();
+        Assert.NotEmpty(notAnswered);
+        Assert.All(notAnswered, id => Assert.True(onNewStream.ContainsKey(id), $"job {id} was not answered before the kill and never came again"));
+        Assert.Equal(Jobs, (await StatusesAsync(second, peerId)).Count);
+    }
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(_folder, recursive: true);
+    }
+
+    private static async Task<string> RegisterAsync(HostProcess host, WireGuardKeyPair peer)
+    {
+        using var response = await host.Api.PostAsJsonAsync("/api/peers", new { wg_pub_key = peer.PublicKey.ToString(), name = "killed-host-peer" });
+        response.EnsureSuccessStatusCode();
+        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return body.RootElement.GetProperty("id").GetString()!;
+    }
+
+    private static async Task<Guid> CreateJobAsync(HostProcess host, string peerId)
+    {
+        using var response = await host.Api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new { workload = new { type = "bundle" } });
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return Guid.Parse(body.RootElement.GetProperty("id").GetString()!);
+    }
+
+    private static async Task<List<string>> StatusesAsync(HostProcess host, string peerId)
+    {
+        using var page = JsonDocument.Parse(await host.Api.GetStringAsync($"/api/peers/{peerId}/jobs?limit=500"));
+        return [.. page.RootElement.EnumerateArray().Select(job => job.GetProperty("status").GetString()!)];
+    }
+}
