@@ -251,6 +251,9 @@ public sealed class JobStreamEndToEndTests : ManagementServerTest
 
         public ValueTask AddAsync(Job job, CancellationToken cancellationToken = default) => _inner.AddAsync(job, cancellationToken);
 
+        public ValueTask<Job> AddOrFindByIdempotencyKeyAsync(Job job, CancellationToken cancellationToken = default) =>
+            _inner.AddOrFindByIdempotencyKeyAsync(job, cancellationToken);
+
         public ValueTask<Job?> FindAsync(Guid id, CancellationToken cancellationToken = default) => _inner.FindAsync(id, cancellationToken);
 
         public ValueTask<bool> TryUpdateAsync(Job updated, IReadOnlyCollection<JobState> expectedStates, CancellationToken cancellationToken = default) =>

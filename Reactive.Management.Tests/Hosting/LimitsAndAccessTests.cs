@@ -243,6 +243,8 @@ public sealed class LimitsAndAccessTests
     {
         public ValueTask AddAsync(Job job, CancellationToken cancellationToken = default) => throw new IOException("disk I/O error");
 
+        public ValueTask<Job> AddOrFindByIdempotencyKeyAsync(Job job, CancellationToken cancellationToken = default) => throw new IOException("disk I/O error");
+
         public ValueTask<Job?> FindAsync(Guid id, CancellationToken cancellationToken = default) => throw new IOException("disk I/O error");
 
         public ValueTask<bool> TryUpdateAsync(Job updated, IReadOnlyCollection<JobState> expectedStates, CancellationToken cancellationToken = default) =>

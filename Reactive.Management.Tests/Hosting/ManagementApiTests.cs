@@ -55,6 +55,48 @@ public sealed class ManagementApiTests : ManagementServerTest
     }
 
     [Fact]
+    public async Task A_job_created_again_with_the_same_Idempotency_Key_is_the_same_job_and_a_different_body_gets_422()
+    {
+        var peerId = await Server.RegisterAsync(Peer);
+        var key = Guid.NewGuid().ToString();
+
+        // A client whose answer was lost retries, several times and at once.
+        var answers = await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => PostJobAsync(peerId, key, logFileCount: 3)));
+        using var different = await PostJobAsync(peerId, key, logFileCount: 4);
+        using var tooLong = await PostJobAsync(peerId, new string('k', 256), logFileCount: 3);
+
+        var ids = new HashSet<string>();
+        foreach (var answer in answers)
+        {
+            Assert.True(answer.StatusCode == HttpStatusCode.Created, await answer.Content.ReadAsStringAsync());
+            using var body = JsonDocument.Parse(await answer.Content.ReadAsStringAsync());
+            ids.Add(body.RootElement.GetProperty("id").GetString()!);
+            Assert.Equal(key, body.RootElement.GetProperty("idempotency_key").GetString());
+            answer.Dispose();
+        }
+
+        Assert.Single(ids);
+        Assert.Equal(9, answers.Count(answer => answer.Headers.TryGetValues("Idempotent-Replayed", out var replayed) && replayed.Single() == "true"));
+        Assert.Equal((HttpStatusCode)422, different.StatusCode);
+        Assert.Contains(ids.Single(), await different.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
+        using var list = await Server.Api.GetAsync($"/api/peers/{peerId}/jobs");
+        Assert.Equal("1", list.Headers.GetValues("X-Total-Count").Single());
+    }
+
+    private async Task<HttpResponseMessage> PostJobAsync(string peerId, string idempotencyKey, int logFileCount)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/peers/{peerId}/jobs")
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = JsonContent.Create(new { workload = new { type = "bundle", parameters = new { log_file_count = logFileCount } } }),
+        };
+        request.Headers.Add("Idempotency-Key", idempotencyKey);
+        return await Server.Api.SendAsync(request);
+    }
+
+    [Fact]
     public async Task A_job_for_an_offline_peer_is_created_pending()
     {
         var peerId = await Server.RegisterAsync(Peer);

@@ -231,6 +231,9 @@ public sealed class DeliveryTests
 
         public ValueTask AddAsync(Job job, CancellationToken cancellationToken = default) => Hook(() => _inner.AddAsync(job, cancellationToken));
 
+        public ValueTask<Job> AddOrFindByIdempotencyKeyAsync(Job job, CancellationToken cancellationToken = default) =>
+            Hook(() => _inner.AddOrFindByIdempotencyKeyAsync(job, cancellationToken));
+
         public ValueTask<Job?> FindAsync(Guid id, CancellationToken cancellationToken = default) => Hook(() => _inner.FindAsync(id, cancellationToken));
 
         public ValueTask<bool> TryUpdateAsync(Job updated, IReadOnlyCollection<JobState> expectedStates, CancellationToken cancellationToken = default) =>

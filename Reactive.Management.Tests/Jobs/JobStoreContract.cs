@@ -34,7 +34,28 @@ public abstract class JobStoreContract : IDisposable
         var job = NewJob(_peerA, T0);
         await Store.AddAsync(job);
 
-        await Assert.ThrowsAnyAsync<Exception>(() => Store.AddAsync(job).AsTask());
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Store.AddAsync(job).AsTask());
+    }
+
+    [Fact]
+    public async Task An_idempotency_key_stores_one_job_per_peer_however_often_and_concurrently_it_is_sent()
+    {
+        var first = NewJob(_peerA, T0) with { IdempotencyKey = "retry-1" };
+        var retries = Enumerable.Range(0, 8).Select(i => NewJob(_peerA, T0.AddSeconds(i + 1)) with { IdempotencyKey = "retry-1" }).ToList();
+        var otherPeer = NewJob(_peerB, T0) with { IdempotencyKey = "retry-1" };
+
+        Assert.Equal(first, await Store.AddOrFindByIdempotencyKeyAsync(first));
+        var stored = await Task.WhenAll(retries.Select(retry => Store.AddOrFindByIdempotencyKeyAsync(retry).AsTask()));
+
+        Assert.All(stored, job => Assert.Equal(first, job));
+        Assert.Equal(otherPeer, await Store.AddOrFindByIdempotencyKeyAsync(otherPeer));
+        Assert.Equal(first, await Store.FindAsync(first.Id));
+        foreach (var retry in retries)
+        {
+            Assert.Null(await Store.FindAsync(retry.Id));
+        }
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Store.AddAsync(retries[0]).AsTask());
     }
 
     [Fact]

@@ -10,7 +10,15 @@ namespace Reactive.Management.Jobs;
 public interface IJobStore
 {
     /// <summary>Stores a new job.</summary>
+    /// <exception cref="InvalidOperationException">A job with the same id, or the same peer and idempotency key, exists.</exception>
     ValueTask AddAsync(Job job, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Stores <paramref name="job"/> unless its peer already has a job with the same
+    /// <see cref="Job.IdempotencyKey"/> (which must be set); one of concurrent callers with the same key wins.
+    /// </summary>
+    /// <returns>The stored job: <paramref name="job"/> itself, or the earlier one with the key.</returns>
+    ValueTask<Job> AddOrFindByIdempotencyKeyAsync(Job job, CancellationToken cancellationToken = default);
 
     /// <summary>The job with this id, or null.</summary>
     ValueTask<Job?> FindAsync(Guid id, CancellationToken cancellationToken = default);

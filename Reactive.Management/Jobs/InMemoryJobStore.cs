@@ -16,6 +16,11 @@ public sealed class InMemoryJobStore : IJobStore
         ArgumentNullException.ThrowIfNull(job);
         lock (_gate)
         {
+            if (job.IdempotencyKey is not null && FindByIdempotencyKey(job) is not null)
+            {
+                throw new InvalidOperationException($"Peer {job.PeerId} has a job with the idempotency key '{job.IdempotencyKey}' already.");
+            }
+
             if (!_jobs.TryAdd(job.Id, (++_sequence, job)))
             {
                 throw new InvalidOperationException($"A job with the id {job.Id} exists already.");
@@ -24,6 +29,30 @@ public sealed class InMemoryJobStore : IJobStore
 
         return ValueTask.CompletedTask;
     }
+
+    /// <inheritdoc />
+    public ValueTask<Job> AddOrFindByIdempotencyKeyAsync(Job job, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        ArgumentNullException.ThrowIfNull(job.IdempotencyKey);
+        lock (_gate)
+        {
+            if (FindByIdempotencyKey(job) is { } earlier)
+            {
+                return ValueTask.FromResult(earlier);
+            }
+
+            if (!_jobs.TryAdd(job.Id, (++_sequence, job)))
+            {
+                throw new InvalidOperationException($"A job with the id {job.Id} exists already.");
+            }
+
+            return ValueTask.FromResult(job);
+        }
+    }
+
+    private Job? FindByIdempotencyKey(Job job) =>
+        _jobs.Values.Select(entry => entry.Job).FirstOrDefault(stored => stored.PeerId == job.PeerId && stored.IdempotencyKey == job.IdempotencyKey);
 
     /// <inheritdoc />
     public ValueTask<Job?> FindAsync(Guid id, CancellationToken cancellationToken = default)

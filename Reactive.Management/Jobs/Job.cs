@@ -36,6 +36,7 @@ public enum JobState
 /// <param name="CompletedAt">When it finished (answer, time-out or cancellation).</param>
 /// <param name="UploadKey">The bundle's upload key, on success.</param>
 /// <param name="FailedReason">Why it failed, timed out or was cancelled.</param>
+/// <param name="IdempotencyKey">The client's <c>Idempotency-Key</c> it was created with, if any (unique per peer).</param>
 public sealed record Job(
     Guid Id,
     string PeerId,
@@ -46,7 +47,8 @@ public sealed record Job(
     DateTimeOffset? SentAt = null,
     DateTimeOffset? CompletedAt = null,
     string? UploadKey = null,
-    string? FailedReason = null)
+    string? FailedReason = null,
+    string? IdempotencyKey = null)
 {
     /// <summary>The states a job can still leave.</summary>
     public static readonly IReadOnlyList<JobState> UnfinishedStates = [JobState.Pending, JobState.Sent];

@@ -118,13 +118,33 @@ public sealed class JobBoard : IDisposable
     /// the peer is connected.
     /// </summary>
     /// <returns>The job as it stands: <see cref="JobState.Sent"/> if it went out, else <see cref="JobState.Pending"/>.</returns>
-    public async Task<Job> CreateAsync(Peer peer, BundleParameters bundle, CancellationToken cancellationToken = default)
+    public async Task<Job> CreateAsync(Peer peer, BundleParameters bundle, CancellationToken cancellationToken = default) =>
+        (await CreateOnceAsync(peer, bundle, idempotencyKey: null, cancellationToken).ConfigureAwait(false)).Job;
+
+    /// <summary>
+    /// Creates a job for <paramref name="peer"/> as <see cref="CreateAsync"/> does, unless the peer already has a job
+    /// created with <paramref name="idempotencyKey"/>: then that job is returned as it stands, and nothing is created.
+    /// </summary>
+    /// <param name="peer">The peer the job is for.</param>
+    /// <param name="bundle">The workload.</param>
+    /// <param name="idempotencyKey">The client's key for this creation (a retry sends the same one); null for none.</param>
+    /// <param name="cancellationToken">Cancels the creation.</param>
+    /// <returns>The job, and whether this call created it.</returns>
+    public async Task<(Job Job, bool Created)> CreateOnceAsync(Peer peer, BundleParameters bundle, string? idempotencyKey, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(peer);
         ArgumentNullException.ThrowIfNull(bundle);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var job = new Job(JobIds.New(), peer.Id, peer.Key, bundle.Clone(), JobState.Pending, _scheduler.Now);
-        await _store.AddAsync(job, cancellationToken).ConfigureAwait(false);
+        var job = new Job(JobIds.New(), peer.Id, peer.Key, bundle.Clone(), JobState.Pending, _scheduler.Now, IdempotencyKey: idempotencyKey);
+        if (idempotencyKey is null)
+        {
+            await _store.AddAsync(job, cancellationToken).ConfigureAwait(false);
+        }
+        else if (await _store.AddOrFindByIdempotencyKeyAsync(job, cancellationToken).ConfigureAwait(false) is { } stored && stored.Id != job.Id)
+        {
+            return (stored, false);
+        }
+
         _metrics?.JobCreated();
         Announce(job);
         ArmDeadline(job);
@@ -143,7 +163,7 @@ public sealed class JobBoard : IDisposable
         }
 
         Log.JobCreated(_logger, job.Id, job.PeerId, job.State.ToName());
-        return job;
+        return (job, true);
     }
 
     /// <summary>The job with this id, or null.</summary>

@@ -14,16 +14,42 @@ namespace Reactive.Management.Jobs;
 public sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
 {
     private const string Columns = StoredRows.JobColumns;
+    private const string Values = "@id, @peer_id, @peer_key, @workload, @status, @created_at, @sent_at, @completed_at, @upload_key, @failed_reason, @idempotency_key";
 
     /// <inheritdoc />
     public async ValueTask AddAsync(Job job, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(job);
-        await using var command = await database.CommandAsync(
-            $"INSERT INTO jobs ({Columns}) VALUES (@id, @peer_id, @peer_key, @workload, @status, @created_at, @sent_at, @completed_at, @upload_key, @failed_reason)",
-            cancellationToken).ConfigureAwait(false);
+        await using var command = await database.CommandAsync($"INSERT INTO jobs ({Columns}) VALUES ({Values})", cancellationToken).ConfigureAwait(false);
         Bind(command, job);
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException exception) when (exception.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            throw new InvalidOperationException($"A job with the id {job.Id} (or the idempotency key of peer {job.PeerId}) exists already.", exception);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<Job> AddOrFindByIdempotencyKeyAsync(Job job, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        ArgumentNullException.ThrowIfNull(job.IdempotencyKey);
+        await using (var insert = await database.CommandAsync(
+            $"INSERT INTO jobs ({Columns}) VALUES ({Values}) ON CONFLICT (peer_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
+            cancellationToken).ConfigureAwait(false))
+        {
+            Bind(insert, job);
+            await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        // Rows are never deleted: whichever insert won, its row is there to read.
+        await using var select = await database.CommandAsync($"SELECT {Columns} FROM jobs WHERE peer_id = @peer_id AND idempotency_key = @idempotency_key", cancellationToken).ConfigureAwait(false);
+        select.Parameters.AddWithValue("peer_id", job.PeerId);
+        select.Parameters.AddWithValue("idempotency_key", job.IdempotencyKey);
+        return (await StoredRows.ReadAllAsync(select, StoredRows.ReadJob, cancellationToken).ConfigureAwait(false)).Single();
     }
 
     /// <inheritdoc />
@@ -124,5 +150,6 @@ public sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
         command.Parameters.AddWithValue("completed_at", NpgsqlTypes.NpgsqlDbType.Bigint, ToTicksOrNull(job.CompletedAt));
         command.Parameters.AddWithValue("upload_key", NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.UploadKey));
         command.Parameters.AddWithValue("failed_reason", NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.FailedReason));
+        command.Parameters.AddWithValue("idempotency_key", NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.IdempotencyKey));
     }
 }

@@ -11,20 +11,52 @@ namespace Reactive.Management.Jobs;
 public sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
 {
     private const string Columns = StoredRows.JobColumns;
+    private const string Values = "$id, $peer_id, $peer_key, $workload, $status, $created_at, $sent_at, $completed_at, $upload_key, $failed_reason, $idempotency_key";
 
     /// <inheritdoc />
     public async ValueTask AddAsync(Job job, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(job);
-        await database.WriteAsync(
+        try
+        {
+            await database.WriteAsync(
+                async (connection, ct) =>
+                {
+                    await using var command = connection.CreateCommand();
+                    command.CommandText = $"INSERT INTO jobs ({Columns}) VALUES ({Values})";
+                    Bind(command, job);
+                    return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (SqliteException exception) when (exception.SqliteErrorCode == 19)
+        {
+            // SQLITE_CONSTRAINT: the id (or the peer's idempotency key) is taken; every store says so the same way.
+            throw new InvalidOperationException($"A job with the id {job.Id} (or the idempotency key of peer {job.PeerId}) exists already.", exception);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<Job> AddOrFindByIdempotencyKeyAsync(Job job, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        ArgumentNullException.ThrowIfNull(job.IdempotencyKey);
+        var stored = await database.WriteAsync(
             async (connection, ct) =>
             {
-                await using var command = connection.CreateCommand();
-                command.CommandText = $"INSERT INTO jobs ({Columns}) VALUES ($id, $peer_id, $peer_key, $workload, $status, $created_at, $sent_at, $completed_at, $upload_key, $failed_reason)";
-                Bind(command, job);
-                return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                // One writer at a time (the database's gate): the insert and the read see the same state.
+                await using var insert = connection.CreateCommand();
+                insert.CommandText = $"INSERT INTO jobs ({Columns}) VALUES ({Values}) ON CONFLICT (peer_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING";
+                Bind(insert, job);
+                await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                await using var select = connection.CreateCommand();
+                select.CommandText = $"SELECT {Columns} FROM jobs WHERE peer_id = $peer_id AND idempotency_key = $idempotency_key";
+                select.Parameters.AddWithValue("$peer_id", job.PeerId);
+                select.Parameters.AddWithValue("$idempotency_key", job.IdempotencyKey);
+                return await StoredRows.ReadAllAsync(select, StoredRows.ReadJob, ct).ConfigureAwait(false);
             },
             cancellationToken).ConfigureAwait(false);
+        return stored.Single();
     }
 
     /// <inheritdoc />
@@ -126,5 +158,6 @@ public sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
         command.Parameters.AddWithValue("$completed_at", ToTicksOrNull(job.CompletedAt));
         command.Parameters.AddWithValue("$upload_key", OrNull(job.UploadKey));
         command.Parameters.AddWithValue("$failed_reason", OrNull(job.FailedReason));
+        command.Parameters.AddWithValue("$idempotency_key", OrNull(job.IdempotencyKey));
     }
 }

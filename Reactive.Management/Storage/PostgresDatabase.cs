@@ -70,6 +70,8 @@ public sealed class PostgresDatabase : IAsyncDisposable, IDisposable
             );
             CREATE INDEX IF NOT EXISTS jobs_unfinished_by_peer ON jobs (peer_key, created_at, seq) WHERE status IN ('pending', 'sent');
             CREATE INDEX IF NOT EXISTS jobs_by_peer_id ON jobs (peer_id, created_at, seq);
+            ALTER TABLE jobs ADD COLUMN IF NOT EXISTS idempotency_key text NULL;
+            CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_idempotency_key ON jobs (peer_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
             CREATE TABLE IF NOT EXISTS stream_owners (
                 peer_key  text   NOT NULL PRIMARY KEY,
                 replica   text   NOT NULL,

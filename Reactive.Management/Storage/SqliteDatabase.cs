@@ -145,5 +145,19 @@ public sealed class SqliteDatabase : IDisposable
             CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
             """;
         command.ExecuteNonQuery();
+
+        // Added after the first release: files made before it get the column here.
+        using var columns = connection.CreateCommand();
+        columns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'idempotency_key'";
+        if (Convert.ToInt64(columns.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
+        {
+            using var add = connection.CreateCommand();
+            add.CommandText = "ALTER TABLE jobs ADD COLUMN idempotency_key TEXT NULL";
+            add.ExecuteNonQuery();
+        }
+
+        using var index = connection.CreateCommand();
+        index.CommandText = "CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_idempotency_key ON jobs (peer_id, idempotency_key) WHERE idempotency_key IS NOT NULL";
+        index.ExecuteNonQuery();
     }
 }

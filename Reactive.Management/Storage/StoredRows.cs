@@ -11,7 +11,7 @@ namespace Reactive.Management.Storage;
 internal static class StoredRows
 {
     /// <summary>The <c>jobs</c> columns, in the order <see cref="ReadJob"/> reads them.</summary>
-    public const string JobColumns = "id, peer_id, peer_key, workload, status, created_at, sent_at, completed_at, upload_key, failed_reason";
+    public const string JobColumns = "id, peer_id, peer_key, workload, status, created_at, sent_at, completed_at, upload_key, failed_reason, idempotency_key";
 
     /// <summary>The <c>peers</c> columns, in the order <see cref="ReadPeer"/> reads them.</summary>
     public const string PeerColumns = "id, wg_pub_key, name, created_at";
@@ -27,7 +27,8 @@ internal static class StoredRows
         NullableTicks(reader, 6),
         NullableTicks(reader, 7),
         reader.IsDBNull(8) ? null : reader.GetString(8),
-        reader.IsDBNull(9) ? null : reader.GetString(9));
+        reader.IsDBNull(9) ? null : reader.GetString(9),
+        reader.IsDBNull(10) ? null : reader.GetString(10));
 
     public static Peer ReadPeer(DbDataReader reader) =>
         new(reader.GetString(0), WireGuardPublicKey.Parse(reader.GetString(1)), reader.GetString(2), FromTicks(reader.GetInt64(3)));

@@ -45,7 +45,8 @@ internal sealed record JobResponseModel(
     DateTimeOffset? SentAt,
     DateTimeOffset? CompletedAt,
     string? FailedReason,
-    WorkloadResponse Workload)
+    WorkloadResponse Workload,
+    string? IdempotencyKey)
 {
     public static JobResponseModel From(Job job) => new(
         job.Id.ToString(),
@@ -58,5 +59,6 @@ internal sealed record JobResponseModel(
         new WorkloadResponse(
             "bundle",
             new BundleParametersModel(job.Bundle.BundleFor, job.Bundle.BundleForTime, job.Bundle.LogFileCount, job.Bundle.Anonymize),
-            job.State == JobState.Succeeded ? new BundleResultModel(job.UploadKey) : null));
+            job.State == JobState.Succeeded ? new BundleResultModel(job.UploadKey) : null),
+        job.IdempotencyKey);
 }

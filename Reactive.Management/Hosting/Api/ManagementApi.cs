@@ -25,6 +25,9 @@ internal static class ManagementApi
 {
     private const int DefaultPageSize = 100;
     private const int MaxPageSize = 500;
+    private const string IdempotencyKeyHeader = "Idempotency-Key";
+    private const string IdempotentReplayedHeader = "Idempotent-Replayed";
+    private const int MaxIdempotencyKeyLength = 255;
 
     /// <summary>The largest API request body, in bytes; the largest real one (a job with its workload) is under 1 KiB.</summary>
     private const int MaxBodyBytes = 64 * 1024;
@@ -171,6 +174,20 @@ internal static class ManagementApi
             return BadRequest("workload.parameters.bundle_for_time and log_file_count must not be negative.");
         }
 
+        var idempotencyKey = http.Request.Headers[IdempotencyKeyHeader].ToString();
+        if (idempotencyKey.Length > MaxIdempotencyKeyLength || idempotencyKey.Any(c => c is < '!' or > '~'))
+        {
+            return BadRequest($"{IdempotencyKeyHeader} must be 1 to {MaxIdempotencyKeyLength} visible ASCII characters (a UUID is a good one).");
+        }
+
+        var bundle = new BundleParameters
+        {
+            BundleFor = parameters.BundleFor,
+            BundleForTime = parameters.BundleForTime,
+            LogFileCount = parameters.LogFileCount,
+            Anonymize = parameters.Anonymize,
+        };
+
         if (!limiter.TryAcquire())
         {
             var settings = options.Value;
@@ -183,13 +200,21 @@ internal static class ManagementApi
                 detail: $"The API creates at most {settings.MaxJobsPerSecond} jobs a second (bursts of {settings.JobCreationBurst}); retry after a second.");
         }
 
-        var job = await board.CreateAsync(peer, new BundleParameters
+        var (job, created) = await board.CreateOnceAsync(peer, bundle, idempotencyKey.Length == 0 ? null : idempotencyKey, cancellationToken);
+        if (!created)
         {
-            BundleFor = parameters.BundleFor,
-            BundleForTime = parameters.BundleForTime,
-            LogFileCount = parameters.LogFileCount,
-            Anonymize = parameters.Anonymize,
-        }, cancellationToken);
+            // A retry of a creation that happened (its answer may have been lost): the same job, as it stands now.
+            if (!job.Bundle.Equals(bundle))
+            {
+                return Results.Problem(
+                    statusCode: StatusCodes.Status422UnprocessableEntity,
+                    title: "Idempotency key reused",
+                    detail: $"{IdempotencyKeyHeader} '{idempotencyKey}' was used for job '{job.Id}' with a different workload; send a new key for a new job.");
+            }
+
+            http.Response.Headers[IdempotentReplayedHeader] = "true";
+        }
+
         return Results.Json(JobResponseModel.From(job), ApiJson.Options, statusCode: StatusCodes.Status201Created);
     }
 
