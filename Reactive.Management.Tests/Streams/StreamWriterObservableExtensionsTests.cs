@@ -125,11 +125,35 @@ public class StreamWriterObservableExtensionsTests
     }
 
     [Fact]
-    public async Task Concurrent_producers_never_overlap_two_writes()
+    public async Task Concurrent_producers_never_overlap_two_writes_while_writes_complete_on_another_thread()
     {
-        var writer = new ScriptedStreamWriter<int>(completeAtOnce: true);
+        // Writes stay pending until a second thread completes them, at random moments: the queue's drain then runs on
+        // that thread while four producers keep pushing, so a queue that let a second write start (or two drains run)
+        // would be caught by the writer (it throws on a second pending write, and counts calls that overlap).
+        var writer = new ScriptedStreamWriter<int>(completeAtOnce: false);
         var source = Subject.Synchronize(new Subject<int>());
         var writing = source.WriteAllAsync(writer, CancellationToken.None);
+        using var producing = new CancellationTokenSource();
+        var completer = Task.Run(() =>
+        {
+            var random = new Random(20261127);
+            while (!writing.IsCompleted)
+            {
+                if (writer.HasPendingWrite)
+                {
+                    for (var spin = random.Next(0, 200); spin > 0; spin--)
+                    {
+                        Thread.SpinWait(1);
+                    }
+
+                    writer.CompletePending();
+                }
+                else
+                {
+                    Thread.Yield();
+                }
+            }
+        });
 
         await Task.WhenAll(Enumerable.Range(0, 4).Select(producer => Task.Run(() =>
         {
@@ -140,9 +164,11 @@ public class StreamWriterObservableExtensionsTests
         })));
         source.OnCompleted();
 
-        await writing;
+        await writing.WaitAsync(TimeSpan.FromSeconds(30));
+        await completer;
         Assert.Equal(0, writer.Overlaps);
         Assert.Equal(2000, writer.Written.Count);
+        Assert.Equal(2000, writer.Started.Count);
         for (var producer = 0; producer < 4; producer++)
         {
             var own = writer.Written.Where(value => value / 1000 == producer).ToList();
