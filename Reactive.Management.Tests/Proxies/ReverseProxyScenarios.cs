@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
@@ -56,11 +57,14 @@ public abstract class ReverseProxyScenarios(ProxyKind kind, ITestOutputHelper ou
 
         // Six proxy timeouts' worth of heartbeats on the one stream.
         var expected = (int)(6 * ProxyTimeout / Heartbeat);
-        await Task.WhenAny(ended.Task, Eventually.TrueAsync(() => Count(heartbeatTimes) >= expected, $"{expected} heartbeats", Patience));
-        if (ended.Task.IsCompleted)
+        var enough = Eventually.TrueAsync(() => Count(heartbeatTimes) >= expected, $"{expected} heartbeats", Patience);
+        if (await Task.WhenAny(ended.Task, enough) == ended.Task)
         {
             Assert.Fail($"the stream ended through {kind} after {open.Elapsed}: {await ended.Task}\n{proxy.Output}");
         }
+
+        // Fails here (TimeoutException) if the heartbeats did not come in time.
+        await enough;
 
         var gaps = Gaps(heartbeatTimes);
 
@@ -103,15 +107,16 @@ public abstract class ReverseProxyScenarios(ProxyKind kind, ITestOutputHelper ou
             MaxBackoff = TimeSpan.FromMilliseconds(500),
         });
         var outageClock = Stopwatch.StartNew();
-        var jobs = new List<JobRequest>();
+        // The peer answers nothing until the proxy is back: the first jobs are in flight (sent, unanswered) at the kill.
+        var answering = false;
+        var received = new ConcurrentDictionary<Google.Protobuf.ByteString, int>();
         using var jobLog = client.Jobs.Subscribe(request =>
         {
-            lock (jobs)
+            received.AddOrUpdate(request.ID, 1, (_, seen) => seen + 1);
+            if (Volatile.Read(ref answering))
             {
-                jobs.Add(request);
+                client.Answer(new JobResponse { ID = request.ID, Status = JobStatus.Succeeded, Bundle = new BundleResult { UploadKey = "after-outage" } });
             }
-
-            client.Answer(new JobResponse { ID = request.ID, Status = JobStatus.Succeeded, Bundle = new BundleResult { UploadKey = "after-outage" } });
         });
         var states = new List<string>();
         using var stateLog = client.States.Subscribe(state =>
@@ -121,30 +126,60 @@ public abstract class ReverseProxyScenarios(ProxyKind kind, ITestOutputHelper ou
                 states.Add($"{outageClock.Elapsed.TotalMilliseconds:0} ms {state}");
             }
         });
+        var board = server.Service<JobBoard>();
+        var finishings = new ConcurrentDictionary<Guid, int>();
+        using var finishLog = board.Changes.Where(job => job.IsFinished).Subscribe(job => finishings.AddOrUpdate(job.Id, 1, (_, seen) => seen + 1));
         client.Start();
         await client.States.FirstAsync(s => s.Status == JobStreamStatus.Connected).ToTask().WaitAsync(Patience);
 
+        var inFlight = new List<Job>();
+        for (var i = 0; i < 5; i++)
+        {
+            inFlight.Add(await board.CreateAsync(peer, new BundleParameters { LogFileCount = i }));
+        }
+
+        await Eventually.TrueAsync(() => inFlight.All(job => received.ContainsKey(JobIds.ToWire(job.Id))), "the first jobs to reach the peer", Patience);
         await proxy.StopAsync();
         await client.States.FirstAsync(s => s.Status is JobStreamStatus.Reconnecting).ToTask().WaitAsync(Patience);
-        var queued = await server.Service<JobBoard>().CreateAsync(peer, new BundleParameters());
+        var duringOutage = new List<Job>();
+        for (var i = 0; i < 5; i++)
+        {
+            duringOutage.Add(await board.CreateAsync(peer, new BundleParameters { LogFileCount = 10 + i }));
+        }
+
+        Assert.All(inFlight, job => Assert.Equal(JobState.Sent, board.FindAsync(job.Id).AsTask().GetAwaiter().GetResult()!.State));
+        // Pending, or "sent" to the server's half of the dead stream if the server has not yet seen it die: unfinished.
+        Assert.All(duringOutage, job => Assert.False(job.IsFinished));
+        Assert.All(duringOutage, job => Assert.False(received.ContainsKey(JobIds.ToWire(job.Id))));
+        Volatile.Write(ref answering, true);
         var outage = Stopwatch.StartNew();
         await proxy.RestartAsync();
         var back = outage.Elapsed;
-        var finished = await server.Service<JobBoard>().WhenFinishedAsync(queued.Id).WaitAsync(Patience).ContinueWith(
-            task => task.IsCompletedSuccessfully
-                ? task.Result
-                : throw new TimeoutException($"the job queued during the outage was not answered; proxy back at {back.TotalMilliseconds:0} ms; client states:\n{string.Join("\n", Snapshot(states))}\n{proxy.Output}"),
-            TaskScheduler.Default);
-        var answeredAfter = outage.Elapsed - back;
-
-        Assert.Equal(JobState.Succeeded, finished.State);
-        Assert.Equal("after-outage", finished.UploadKey);
-        lock (jobs)
+        var all = inFlight.Concat(duringOutage).ToList();
+        try
         {
-            Assert.Contains(jobs, request => request.ID == JobIds.ToWire(queued.Id));
+            await Eventually.TrueAsync(() => all.All(job => finishings.ContainsKey(job.Id)), "every job to be answered after the outage", Patience);
+        }
+        catch (TimeoutException timeout)
+        {
+            throw new TimeoutException($"{timeout.Message}; proxy back at {back.TotalMilliseconds:0} ms; client states:\n{string.Join("\n", Snapshot(states))}\n{proxy.Output}", timeout);
         }
 
-        output.WriteLine($"{kind}: proxy killed and restarted; job queued during the outage answered {answeredAfter.TotalMilliseconds:0} ms after the proxy listened again; {client.Dials} dials");
+        var answeredAfter = outage.Elapsed - back;
+        foreach (var job in all)
+        {
+            var finished = (await board.FindAsync(job.Id))!;
+            Assert.Equal(JobState.Succeeded, finished.State);
+            Assert.Equal("after-outage", finished.UploadKey);
+            Assert.Equal(1, finishings[job.Id]);
+        }
+
+        // Nothing doubled: a job created during the outage came once; one in flight at the kill at most once per stream.
+        Assert.All(duringOutage, job => Assert.Equal(1, received[JobIds.ToWire(job.Id)]));
+        Assert.All(inFlight, job => Assert.InRange(received[JobIds.ToWire(job.Id)], 1, 2));
+        var (_, total) = await board.ListAsync(peer.Id, 0, 100);
+        Assert.Equal(10, total);
+        output.WriteLine($"{kind}: proxy killed with 5 jobs in flight, 5 created during the outage; all 10 answered once, {answeredAfter.TotalMilliseconds:0} ms after the proxy listened again; {client.Dials} dials");
     }
 
     public void Dispose()
