@@ -1,9 +1,12 @@
 using System.Diagnostics;
+using System.Reactive.Concurrency;
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
 using Reactive.Management.Client;
 using Reactive.Management.Crypto;
 using Reactive.Management.Jobs;
+using Reactive.Management.Peers;
+using Reactive.Management.Storage;
 using Reactive.Management.Protocol;
 using Reactive.Management.Tests.TestSupport;
 using Xunit;
@@ -35,10 +38,13 @@ public sealed class JobStreamClientEndToEndTests(ITestOutputHelper output) : IDi
         await before.DisposeAsync();
         await WaitForStatusAsync(client, JobStreamStatus.Reconnecting);
 
+        // While the host is down (and the peer with it), a job is queued in its database, as an operator's tool would.
+        var queued = await QueueWhileDownAsync(peerId);
+        Assert.Equal(JobState.Pending, queued.State);
+        Assert.NotEqual(JobStreamStatus.Connected, client.State.Status);
+
         await using var after = await ManagementServer.StartAsync(folder: _folder, port: port);
         var back = Stopwatch.StartNew();
-        var peer = await after.FindPeerAsync(peerId);
-        var queued = await after.Service<JobBoard>().CreateAsync(peer, new BundleParameters { LogFileCount = 2 });
         await WaitForStatusAsync(client, JobStreamStatus.Connected);
         var reopenedAfter = back.Elapsed;
 
@@ -68,7 +74,7 @@ public sealed class JobStreamClientEndToEndTests(ITestOutputHelper output) : IDi
         client.Start();
 
         var state = await reconnecting.WaitAsync(Patience);
-        var silentFor = Stopwatch.GetElapsedTime(await connectedAt);
+        var silentFor = Stopwatch.GetElapsedTime(await connectedAt.WaitAsync(Patience));
 
         Assert.Equal("nothing received for 1 s", state.Reason);
         await Eventually.TrueAsync(() => client.Dials >= 2, "a second dial", Patience);
@@ -111,6 +117,16 @@ public sealed class JobStreamClientEndToEndTests(ITestOutputHelper output) : IDi
         _peer.Dispose();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         Directory.Delete(_folder, recursive: true);
+    }
+
+    private async Task<Job> QueueWhileDownAsync(string peerId)
+    {
+        using var database = new SqliteDatabase(Path.Combine(_folder, "management.db"));
+        var peer = await new SqlitePeerRegistry(database, DefaultScheduler.Instance).FindByIdAsync(peerId);
+        using var board = new JobBoard(new SqliteJobStore(database), new JobHub(), DefaultScheduler.Instance);
+        var job = await board.CreateAsync(peer!, new BundleParameters { LogFileCount = 2 });
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        return job;
     }
 
     private static JobStreamClientOptions FastReconnects() => new()
