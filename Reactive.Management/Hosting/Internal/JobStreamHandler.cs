@@ -41,22 +41,22 @@ internal sealed class JobStreamHandler(
     private readonly ConcurrentDictionary<Task, bool> _running = new();
     private int _openStreams;
 
-    /// <summary>Completes when every Job stream handler running now has returned (their statuses are on their way).</summary>
+    /// <summary>Completes when every Job stream running now has ended and its status has been written.</summary>
     public Task WhenAllEndedAsync() => Task.WhenAll(_running.Keys);
 
     public async Task RunAsync(IAsyncStreamReader<EncryptedMessage> requests, IServerStreamWriter<EncryptedMessage> responses, ServerCallContext context)
     {
+        // Ended once the response is complete on the wire (its status in the trailers), not when this method returns:
+        // Kestrel writes the trailers after the handler, and a host that stopped in between closed the connection first.
         var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _running.TryAdd(ended.Task, true);
-        try
-        {
-            await RunStreamAsync(requests, responses, context).ConfigureAwait(false);
-        }
-        finally
+        context.GetHttpContext().Response.OnCompleted(() =>
         {
             _running.TryRemove(ended.Task, out _);
-            ended.SetResult();
-        }
+            ended.TrySetResult();
+            return Task.CompletedTask;
+        });
+        await RunStreamAsync(requests, responses, context).ConfigureAwait(false);
     }
 
     private async Task RunStreamAsync(IAsyncStreamReader<EncryptedMessage> requests, IServerStreamWriter<EncryptedMessage> responses, ServerCallContext context)
