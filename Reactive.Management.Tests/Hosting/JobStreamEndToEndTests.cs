@@ -244,6 +244,65 @@ public sealed class JobStreamEndToEndTests : ManagementServerTest
         Assert.Equal(0, server.Service<JobHub>().ConnectedCount);
     }
 
+    /// <summary>
+    /// The response headers go out right after the handshake, before any message: a proxy waiting for them would
+    /// answer 504 otherwise. Virtual time stands still here, so no heartbeat (and no job) can be what carried them.
+    /// </summary>
+    [Fact]
+    public async Task Response_headers_arrive_after_the_handshake_with_no_message_sent()
+    {
+        var clock = new Microsoft.Reactive.Testing.TestScheduler();
+        await using var server = await ManagementServer.StartAsync(extend: management => management.UseScheduler(clock));
+        await server.RegisterAsync(Peer);
+        using var sealing = new SealedChannel(Peer, server.Service<Reactive.Management.Hosting.ServerIdentity>().KeyPair.PublicKey);
+        using var call = server.NewClient().Job();
+        var firstMessage = call.ResponseStream.MoveNext();
+
+        await call.RequestStream.WriteAsync(sealing.Seal(new JobRequest { ID = ByteString.CopyFrom(new byte[16]) }));
+        var headers = await call.ResponseHeadersAsync.WaitAsync(Patience);
+
+        Assert.NotNull(headers);
+        await Eventually.TrueAsync(() => server.Service<JobHub>().IsConnected(Peer.PublicKey), "the stream to be registered");
+        Assert.False(firstMessage.IsCompleted, "a message was sent, so the headers could have ridden on it");
+        clock.AdvanceBy(TimeSpan.FromMilliseconds(200).Ticks);
+        Assert.True(await firstMessage.WaitAsync(Patience), "the first heartbeat, once virtual time moves");
+    }
+
+    /// <summary>The bad-input table's "peer registry throws" row: Unauthenticated, logged (event 201), the host unharmed.</summary>
+    [Fact]
+    public async Task A_peer_registry_that_throws_refuses_the_stream_with_Unauthenticated_and_the_host_goes_on()
+    {
+        await using var server = await ManagementServer.StartAsync(extend: management => management.UsePeerRegistry<FailingPeerRegistry>());
+        using var sealing = new SealedChannel(Peer, server.Service<Reactive.Management.Hosting.ServerIdentity>().KeyPair.PublicKey);
+        using var call = server.NewClient().Job();
+        await call.RequestStream.WriteAsync(sealing.Seal(new JobRequest { ID = ByteString.CopyFrom(new byte[16]) }));
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext().WaitAsync(Patience));
+
+        Assert.Equal(StatusCode.Unauthenticated, error.StatusCode);
+        Assert.Equal("the peer could not be looked up", error.Status.Detail);
+        var logged = Assert.Single(server.Logs.Entries, entry => entry.EventId.Id == 201);
+        Assert.Contains(Peer.PublicKey.ToString(), logged.Message, StringComparison.Ordinal);
+        using var health = await server.Api.GetAsync("/healthz");
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+    }
+
+    /// <summary>A registry whose database is gone for lookups by key.</summary>
+    private sealed class FailingPeerRegistry : Reactive.Management.Peers.IPeerRegistry
+    {
+        public ValueTask<Reactive.Management.Peers.Peer?> FindByKeyAsync(WireGuardPublicKey key, CancellationToken cancellationToken = default) =>
+            throw new IOException("disk I/O error");
+
+        public ValueTask<Reactive.Management.Peers.Peer?> FindByIdAsync(string id, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult<Reactive.Management.Peers.Peer?>(null);
+
+        public ValueTask<IReadOnlyList<Reactive.Management.Peers.Peer>> ListAsync(CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult<IReadOnlyList<Reactive.Management.Peers.Peer>>([]);
+
+        public ValueTask<(Reactive.Management.Peers.Peer Peer, bool Created)> RegisterAsync(WireGuardPublicKey key, string name, CancellationToken cancellationToken = default) =>
+            throw new IOException("disk I/O error");
+    }
+
     /// <summary>A store whose pending jobs cannot be read, as when the database is gone.</summary>
     private sealed class UnreadableJobStore : IJobStore
     {
