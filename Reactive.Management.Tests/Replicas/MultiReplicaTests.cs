@@ -8,6 +8,7 @@ using Reactive.Management.Client;
 using Reactive.Management.Crypto;
 using Reactive.Management.Hosting;
 using Reactive.Management.Jobs;
+using Reactive.Management.Replicas;
 using Reactive.Management.Peers;
 using Reactive.Management.Protocol;
 using Reactive.Management.Tests.TestSupport;
@@ -123,6 +124,9 @@ public sealed class MultiReplicaTests(ITestOutputHelper output) : IAsyncLifetime
         var finished = await Task.WhenAll(created.Select(id => store.FindAsync(id).AsTask()));
         Assert.Equal(1000, created.Distinct().Count());
         Assert.All(finished, job => Assert.Equal(JobState.Succeeded, job!.State));
+        // Nothing doubled even once each replica's poll has run twice more (a poll hint makes a replica deliver again).
+        var polls = (A: Polls(a), B: Polls(b));
+        await Eventually.TrueAsync(() => Polls(a) >= polls.A + 2 && Polls(b) >= polls.B + 2, "two more polls on each replica", TimeSpan.FromSeconds(20));
         Assert.Equal(1000, deliveries.Count);
         Assert.All(deliveries, delivery => Assert.True(delivery.Value == 1, $"job {delivery.Key} was delivered {delivery.Value} times"));
         output.WriteLine($"1,000 jobs (500 created on each replica, for 5 peers on each): all succeeded, each delivered once");
@@ -225,6 +229,8 @@ public sealed class MultiReplicaTests(ITestOutputHelper output) : IAsyncLifetime
         using var job = JsonDocument.Parse(await replica.Api.GetStringAsync($"/api/peers/{peerId}/jobs/{jobId}"));
         return job.RootElement.GetProperty("status").GetString();
     }
+
+    private static long Polls(ManagementServer replica) => ((PostgresJobSignals)replica.Service<IJobSignals>()).PollsDone;
 
     private Task<ManagementServer> StartReplicaAsync(string name) => ManagementServer.StartAsync(options =>
     {

@@ -26,6 +26,7 @@ public sealed class PostgresJobSignals : IJobSignals, IHostedService, IDisposabl
     private readonly ISubject<WireGuardPublicKey> _peersWithWork = Subject.Synchronize(new Subject<WireGuardPublicKey>());
     private readonly CancellationTokenSource _stopping = new();
     private IDisposable? _poll;
+    private long _pollsDone;
     private Task _listening = Task.CompletedTask;
 
     /// <summary>Creates the signals; they start with the host.</summary>
@@ -40,6 +41,9 @@ public sealed class PostgresJobSignals : IJobSignals, IHostedService, IDisposabl
 
     /// <inheritdoc />
     public IObservable<WireGuardPublicKey> PeersWithWork => _peersWithWork.AsObservable();
+
+    /// <summary>How many polls have completed (for tests and diagnostics).</summary>
+    internal long PollsDone => Interlocked.Read(ref _pollsDone);
 
     /// <inheritdoc />
     public async ValueTask PeerHasWorkAsync(WireGuardPublicKey peer, CancellationToken cancellationToken = default)
@@ -125,6 +129,8 @@ public sealed class PostgresJobSignals : IJobSignals, IHostedService, IDisposabl
             {
                 _peersWithWork.OnNext(peer);
             }
+
+            Interlocked.Increment(ref _pollsDone);
         }
         catch (Exception exception) when (exception is NpgsqlException or IOException or TimeoutException)
         {
