@@ -14,7 +14,9 @@ namespace Reactive.Management.Tests.Jobs;
 /// moment: no unfinished job may be left in the store while its peer's stream has room. The stall these tests were
 /// written for (issue 12): the loop listened for "room freed" only after its first pass, so a write that made room in
 /// between fired into nothing and the stream stayed up on heartbeats with its peer's jobs stuck in the store.
+/// Runs alone: its writer thread spins for the worst instant, which would steal a core from timing-sensitive tests.
 /// </summary>
+[Collection(nameof(RunsAlone))]
 public sealed class DeliveryTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
