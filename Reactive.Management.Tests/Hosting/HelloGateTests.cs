@@ -4,6 +4,7 @@ using System.Net.Http.Headers;
 using System.Reactive.Linq;
 using System.Reactive.Threading.Tasks;
 using Grpc.Core;
+using Microsoft.Extensions.Logging;
 using Microsoft.Reactive.Testing;
 using Reactive.Management.Crypto;
 using Reactive.Management.Hosting.Internal;
@@ -42,6 +43,25 @@ public sealed class HelloGateTests
         Assert.Equal(StatusCode.DeadlineExceeded, status);
         Assert.Contains("no hello within 00:00:10", detail, StringComparison.Ordinal);
         Assert.Equal(0, gate.Awaiting);
+    }
+
+    [Fact]
+    public async Task A_client_that_resets_before_its_hello_is_not_an_error_in_the_log()
+    {
+        var clock = new TestScheduler();
+        await using var server = await ManagementServer.StartAsync(management => { }, management => management.UseScheduler(clock));
+        var gate = server.Service<HelloGate>();
+        var connection = new RawHttp2Connection(server.Address);
+        var abandoned = connection.OpenJobStream([.. Prefix(150), .. new byte[20]]);
+        await Eventually.TrueAsync(() => gate.Awaiting == 1, "the stream to wait for its hello");
+
+        connection.Dispose();
+
+        await Eventually.TrueAsync(() => gate.Awaiting == 0, "the abandoned stream to be let go");
+        await Eventually.TrueAsync(() => server.Logs.Entries.Any(entry => entry.EventId.Id == 203), "the Debug line for a stream abandoned before its hello");
+        Assert.Equal(LogLevel.Debug, server.Logs.Entries.Single(entry => entry.EventId.Id == 203).Level);
+        Assert.DoesNotContain(server.Logs.Entries, entry => entry.Level >= LogLevel.Warning);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned);
     }
 
     [Fact]
@@ -247,13 +267,8 @@ internal sealed class RawHttp2Connection : IDisposable
         {
             await stream.WriteAsync(body, closing);
             await stream.FlushAsync(closing);
-            try
-            {
-                await Task.Delay(Timeout.Infinite, closing);
-            }
-            catch (OperationCanceledException)
-            {
-            }
+            // Cancelled when the connection is disposed: the request then ends with a reset (RST_STREAM), not cleanly.
+            await Task.Delay(Timeout.Infinite, closing);
         }
 
         protected override bool TryComputeLength(out long length)

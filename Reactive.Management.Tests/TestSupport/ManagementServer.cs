@@ -76,6 +76,8 @@ internal sealed class ManagementServer : IAsyncDisposable
         builder.Logging.ClearProviders();
         var logs = new CapturingLoggerProvider();
         builder.Logging.AddProvider(logs);
+        // The library's Debug lines too (a stream abandoned before its hello, a job sent): tests assert their level.
+        builder.Logging.AddFilter("Reactive.Management", LogLevel.Debug);
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(30));
         var management = builder.Services.AddReactiveManagement(options =>
         {
