@@ -30,14 +30,16 @@ internal sealed class ReverseProxy : IAsyncDisposable
 
     public Uri Address => new($"http://127.0.0.1:{Port}");
 
-    /// <summary>What the proxy printed, for failure messages.</summary>
+    /// <summary>What the proxy printed, and its error log where it keeps one (nginx), for failure messages.</summary>
     public string Output
     {
         get
         {
+            var errorLog = Path.Combine(Folder, "nginx-error.log");
+            var logged = File.Exists(errorLog) ? "\n" + File.ReadAllText(errorLog) : "";
             lock (_output)
             {
-                return _output.ToString();
+                return _output + logged;
             }
         }
     }

@@ -60,7 +60,8 @@ public abstract class ReverseProxyScenarios(ProxyKind kind, ITestOutputHelper ou
         var enough = Eventually.TrueAsync(() => Count(heartbeatTimes) >= expected, $"{expected} heartbeats", Patience);
         if (await Task.WhenAny(ended.Task, enough) == ended.Task)
         {
-            Assert.Fail($"the stream ended through {kind} after {open.Elapsed}: {await ended.Task}\n{proxy.Output}");
+            var serverSide = string.Join("\n", server.Logs.Entries.Where(entry => entry.EventId.Id is >= 100 and < 400).Select(entry => $"{entry.EventId.Id} {entry.Message}"));
+            Assert.Fail($"the stream ended through {kind} after {open.Elapsed}: {await ended.Task}\nserver:\n{serverSide}\nproxy:\n{proxy.Output}");
         }
 
         // Fails here (TimeoutException) if the heartbeats did not come in time.

@@ -81,6 +81,16 @@ public static class ReactiveManagementServiceCollectionExtensions
         services.TryAddSingleton(sp => ServerIdentity.LoadOrCreate(
             Options(sp).ServerKeyPath,
             sp.GetRequiredService<ILogger<ServerIdentity>>()));
+        services.TryAddSingleton(sp => new JobStreamServices(
+            sp.GetRequiredService<JobHub>(),
+            sp.GetRequiredService<JobBoard>(),
+            sp.GetRequiredService<ManagementScheduler>(),
+            [.. sp.GetServices<OutgoingOperator>()],
+            sp.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>(),
+            sp.GetRequiredService<ManagementMetrics>(),
+            sp.GetRequiredService<IJobSignals>(),
+            sp.GetRequiredService<IStreamOwnership>(),
+            sp.GetRequiredService<ILogger<JobStreamSession>>()));
         services.TryAddSingleton<JobStreamHandler>();
         services.TryAddSingleton<HelloGate>();
         services.TryAddSingleton(sp => StoreKind(sp) switch

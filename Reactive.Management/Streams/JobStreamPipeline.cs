@@ -6,7 +6,7 @@ namespace Reactive.Management.Streams;
 
 /// <summary>
 /// The outgoing side of one Job stream, in one place: the peer's jobs merged with heartbeats that restart
-/// after every job, then any operators the application adds, then encryption.
+/// after every job, then any operators the application adds, then encryption, then the gRPC writer.
 /// </summary>
 public static class JobStreamPipeline
 {
@@ -64,4 +64,39 @@ public static class JobStreamPipeline
         var requests = jobs.WithHeartbeat(heartbeatInterval, JobMessages.CreateHeartbeat, scheduler);
         return (extend?.Invoke(requests) ?? requests).Seal(channel);
     }
+
+    /// <summary>
+    /// The design card as one composition: the peer's jobs, heartbeats after every silence (reset by each job), the
+    /// application's operators, encryption, and the writer, one write at a time until <paramref name="callEnded"/>.
+    /// </summary>
+    /// <param name="jobs">The peer's jobs (its <see cref="Jobs.PeerJobChannel.Jobs"/>).</param>
+    /// <param name="channel">The stream's encryption, keyed once for this peer.</param>
+    /// <param name="heartbeatInterval">Silence before a heartbeat.</param>
+    /// <param name="scheduler">Times the heartbeats and the stuck-write limit.</param>
+    /// <param name="extend">The application's operators on the plaintext requests; null for none.</param>
+    /// <param name="writer">The gRPC response stream.</param>
+    /// <param name="stuckWriteTimeout">How long one write may stay pending (see <see cref="WritePolicy"/>).</param>
+    /// <param name="callEnded">The call's end: no write starts after it.</param>
+    /// <param name="heartbeatSkipped">Called for each heartbeat skipped while a write was pending; null for none.</param>
+    /// <returns>Each message once written, in order; it ends as <c>WriteTo</c> does.</returns>
+    /// <remarks>
+    /// <code>
+    /// jobs.WithHeartbeat(heartbeatInterval, CreateHeartbeat, scheduler)   // Merge + Interval, Switch-reset per job
+    ///     .extend()                                                      // application's operators
+    ///     .Seal(channel)                                                 // NaCl box, precomputed key
+    ///     .WriteTo(writer, WritePolicy(...), callEnded)                  // a write queue: one write at a time
+    /// </code>
+    /// </remarks>
+    public static IObservable<EncryptedMessage> WriteJobStream(
+        IObservable<JobRequest> jobs,
+        SealedChannel channel,
+        TimeSpan heartbeatInterval,
+        IScheduler scheduler,
+        Func<IObservable<JobRequest>, IObservable<JobRequest>>? extend,
+        Grpc.Core.IAsyncStreamWriter<EncryptedMessage> writer,
+        TimeSpan stuckWriteTimeout,
+        CancellationToken callEnded,
+        Action? heartbeatSkipped = null) =>
+        Outgoing(jobs, channel, heartbeatInterval, scheduler, extend)
+            .WriteTo(writer, WritePolicy(stuckWriteTimeout, scheduler, heartbeatSkipped), callEnded);
 }

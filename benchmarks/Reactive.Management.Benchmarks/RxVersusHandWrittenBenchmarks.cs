@@ -59,8 +59,7 @@ public class RxVersusHandWrittenBenchmarks
         _rxChannel = new SealedChannel(_server, _peer.PublicKey);
         _rxJobs = new Subject<JobRequest>();
         _rxClock = new HistoricalScheduler(DateTimeOffset.UnixEpoch);
-        _rxSubscription = JobStreamPipeline.Outgoing(_rxJobs, _rxChannel, Interval, _rxClock)
-            .WriteTo(_rxWriter, JobStreamPipeline.WritePolicy(TimeSpan.FromMinutes(1), _rxClock), CancellationToken.None)
+        _rxSubscription = JobStreamPipeline.WriteJobStream(_rxJobs, _rxChannel, Interval, _rxClock, extend: null, _rxWriter, TimeSpan.FromMinutes(1), CancellationToken.None)
             .Subscribe();
 
         _loopChannel = new SealedChannel(_server, _peer.PublicKey);
@@ -70,8 +69,7 @@ public class RxVersusHandWrittenBenchmarks
         _loop = HandWrittenJobLoop.RunAsync(_loopJobs.Reader, _loopChannel, _loopWriter, Interval, _loopClock, _loopStop.Token);
 
         _rxRealJobs = new Subject<JobRequest>();
-        _rxRealSubscription = JobStreamPipeline.Outgoing(_rxRealJobs, _rxChannel, Interval, DefaultScheduler.Instance)
-            .WriteTo(_rxWriter, JobStreamPipeline.WritePolicy(TimeSpan.FromMinutes(1), DefaultScheduler.Instance), CancellationToken.None)
+        _rxRealSubscription = JobStreamPipeline.WriteJobStream(_rxRealJobs, _rxChannel, Interval, DefaultScheduler.Instance, extend: null, _rxWriter, TimeSpan.FromMinutes(1), CancellationToken.None)
             .Subscribe();
         _loopRealJobs = Channel.CreateUnbounded<JobRequest>(new UnboundedChannelOptions { SingleReader = true });
         _loopReal = HandWrittenJobLoop.RunAsync(_loopRealJobs.Reader, _loopChannel, _loopWriter, Interval, TimeProvider.System, _loopStop.Token);

@@ -51,32 +51,37 @@ internal sealed class HelloGate(
     private async Task RunAsync(HttpContext context, RequestDelegate handler)
     {
         var settings = options.CurrentValue;
-        var connection = context.Connection.Id;
-        if (!TryEnter(connection, settings))
-        {
-            Refuse(context, StatusCode.ResourceExhausted,
-                $"too many Job streams are awaiting their hello (at most {settings.MaxStreamsAwaitingHello} on the host, {settings.MaxStreamsAwaitingHelloPerConnection} per connection); retry later");
-            return;
-        }
-
-        bool arrived;
-        try
-        {
-            arrived = await AwaitHelloAsync(context, settings.HelloTimeout).ConfigureAwait(false);
-        }
-        finally
-        {
-            Leave(connection);
-        }
-
-        if (arrived)
+        if (await AwaitHelloAsync(context, settings).ConfigureAwait(false))
         {
             await handler(context).ConfigureAwait(false);
         }
     }
 
     /// <returns>true when the hello is buffered whole (or the client ended its side without one) and the handler should run.</returns>
-    private async Task<bool> AwaitHelloAsync(HttpContext context, TimeSpan timeout)
+    private async Task<bool> AwaitHelloAsync(HttpContext context, ManagementOptions settings)
+    {
+        var connection = context.Connection.Id;
+        // The deadline is armed before the stream counts as waiting: whoever sees it counted can rely on its deadline.
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        using var timer = scheduler.Scheduler.Schedule(settings.HelloTimeout, () => Cancel(deadline));
+        if (!TryEnter(connection, settings))
+        {
+            Refuse(context, StatusCode.ResourceExhausted,
+                $"too many Job streams are awaiting their hello (at most {settings.MaxStreamsAwaitingHello} on the host, {settings.MaxStreamsAwaitingHelloPerConnection} per connection); retry later");
+            return false;
+        }
+
+        try
+        {
+            return await ReadHelloAsync(context, settings.HelloTimeout, deadline.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            Leave(connection);
+        }
+    }
+
+    private async Task<bool> ReadHelloAsync(HttpContext context, TimeSpan timeout, CancellationToken deadline)
     {
         // What grpc-dotnet does for a streaming call, done here because these limits lock once the body is first read:
         // a Job stream lives for days and sends little (no body size cap, no minimum data rate; the hello has its own
@@ -91,15 +96,13 @@ internal sealed class HelloGate(
             minDataRate.MinDataRate = null;
         }
 
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-        using var timer = scheduler.Scheduler.Schedule(timeout, () => Cancel(deadline));
         var body = context.Request.BodyReader;
         while (true)
         {
             ReadResult read;
             try
             {
-                read = await body.ReadAsync(deadline.Token).ConfigureAwait(false);
+                read = await body.ReadAsync(deadline).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
             {
