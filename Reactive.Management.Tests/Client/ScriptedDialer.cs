@@ -9,20 +9,20 @@ internal sealed class ScriptedDialer(TestScheduler scheduler, Func<int, Scripted
 {
     public List<long> DialTimes { get; } = [];
 
-    public List<FakeSession> Sessions { get; } = [];
+    public List<FakeConnection> Sessions { get; } = [];
 
-    public Task<IJobStreamSession> DialAsync(CancellationToken cancellationToken)
+    public Task<IJobStreamConnection> DialAsync(CancellationToken cancellationToken)
     {
         DialTimes.Add(scheduler.Clock);
         var outcome = script(DialTimes.Count);
         if (outcome.Error is { } error)
         {
-            return Task.FromException<IJobStreamSession>(error);
+            return Task.FromException<IJobStreamConnection>(error);
         }
 
-        var session = new FakeSession(outcome.Requests!);
-        Sessions.Add(session);
-        return Task.FromResult<IJobStreamSession>(session);
+        var connection = new FakeConnection(outcome.Requests!);
+        Sessions.Add(connection);
+        return Task.FromResult<IJobStreamConnection>(connection);
     }
 
     public sealed record Outcome(ITestableObservable<JobRequest>? Requests, Exception? Error)
@@ -32,7 +32,7 @@ internal sealed class ScriptedDialer(TestScheduler scheduler, Func<int, Scripted
         public static Outcome Fail(Exception error) => new(null, error);
     }
 
-    internal sealed class FakeSession(ITestableObservable<JobRequest> requests) : IJobStreamSession
+    internal sealed class FakeConnection(ITestableObservable<JobRequest> requests) : IJobStreamConnection
     {
         public ITestableObservable<JobRequest> Script => requests;
 

@@ -40,7 +40,7 @@ public sealed class DeliveryTests
                 await board.CreateAsync(peer, new BundleParameters { LogFileCount = i });
             }
 
-            using var outbox = new FakePeerReading(hub.CreateChannel(peer.Key, capacity: 2));
+            using var outbox = new FakePeerReading(hub.CreateOutbox(peer.Key, capacity: 2));
             var call = 0;
             store.BeforeEachCall = () =>
             {
@@ -85,7 +85,7 @@ public sealed class DeliveryTests
             (FakePeerReading Outbox, Task Delivering)? previous = null;
             for (var stream = random.Next(1, 4); stream > 0; stream--)
             {
-                using var outbox = new FakePeerReading(hub.CreateChannel(peer.Key, capacity: random.Next(1, 9)));
+                using var outbox = new FakePeerReading(hub.CreateOutbox(peer.Key, capacity: random.Next(1, 9)));
                 var seed = random.Next();
                 // A newer stream of the peer replaces the older one, whose loop then ends.
                 hub.Register(outbox.Channel);
@@ -130,7 +130,7 @@ public sealed class DeliveryTests
         private readonly ConcurrentDictionary<Google.Protobuf.ByteString, bool> _published = new();
         private readonly IDisposable _subscription;
 
-        public FakePeerReading(PeerJobChannel channel)
+        public FakePeerReading(PeerOutbox channel)
         {
             Channel = channel;
             _subscription = channel.Jobs.Subscribe(job =>
@@ -141,7 +141,7 @@ public sealed class DeliveryTests
             });
         }
 
-        public PeerJobChannel Channel { get; }
+        public PeerOutbox Channel { get; }
 
         public ConcurrentQueue<JobRequest> Published { get; } = new();
 

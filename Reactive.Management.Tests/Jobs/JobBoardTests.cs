@@ -63,7 +63,7 @@ public sealed class JobBoardTests : IDisposable
     [Fact]
     public async Task A_peer_that_answers_at_once_finds_its_job_already_stored_as_sent()
     {
-        var channel = _hub.CreateChannel(_peer.Key);
+        var channel = _hub.CreateOutbox(_peer.Key);
         var outcomes = new List<JobAnswerOutcome>();
         // The answer comes back while the job is being published: nothing may still be waiting to be stored.
         using var subscription = channel.Jobs.Subscribe(request =>
@@ -80,7 +80,7 @@ public sealed class JobBoardTests : IDisposable
     [Fact]
     public async Task A_stream_without_room_leaves_jobs_in_the_store_and_takes_them_oldest_first_as_writes_make_room()
     {
-        var channel = _hub.CreateChannel(_peer.Key, capacity: 2);
+        var channel = _hub.CreateOutbox(_peer.Key, capacity: 2);
         var published = new List<JobRequest>();
         using var jobs = channel.Jobs.Subscribe(published.Add);   // a peer that reads nothing: no job is reported written
         _hub.Register(channel);
@@ -364,9 +364,9 @@ public sealed class JobBoardTests : IDisposable
     private static JobResponse Succeeded(Job job, string uploadKey) =>
         new() { ID = JobIds.ToWire(job.Id), Status = JobStatus.Succeeded, Bundle = new BundleResult { UploadKey = uploadKey } };
 
-    private async Task<(PeerJobChannel Channel, List<JobRequest> Received)> ConnectAsync(Peer peer)
+    private async Task<(PeerOutbox Channel, List<JobRequest> Received)> ConnectAsync(Peer peer)
     {
-        var channel = _hub.CreateChannel(peer.Key);
+        var channel = _hub.CreateOutbox(peer.Key);
         var received = new List<JobRequest>();
         channel.Jobs.Subscribe(request =>
         {

@@ -1,5 +1,6 @@
 using Reactive.Management.Crypto;
 using Reactive.Management.Jobs;
+using Reactive.Management.Storage;
 using Reactive.Management.Protocol;
 using Xunit;
 

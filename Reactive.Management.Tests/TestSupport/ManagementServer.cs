@@ -135,9 +135,9 @@ internal sealed class ManagementServer : IAsyncDisposable
     }
 
     /// <summary>Waits until the peer's stream holds its fill of unwritten jobs (its writes are held), and returns its channel.</summary>
-    public async Task<PeerJobChannel> WhenWritesHeldAsync(WireGuardKeyPair peer)
+    public async Task<PeerOutbox> WhenWritesHeldAsync(WireGuardKeyPair peer)
     {
-        Assert.True(Service<JobHub>().TryGetChannel(peer.PublicKey, out var channel), "the peer has no stream");
+        Assert.True(Service<JobHub>().TryGetOutbox(peer.PublicKey, out var channel), "the peer has no stream");
         await Eventually.TrueAsync(() => channel.Unwritten == channel.Capacity, "the stream to hold its fill of unwritten jobs");
         return channel;
     }

@@ -26,7 +26,7 @@ public sealed class GrpcJobStreamDialer : IJobStreamDialer
     }
 
     /// <inheritdoc />
-    public async Task<IJobStreamSession> DialAsync(CancellationToken cancellationToken)
+    public async Task<IJobStreamConnection> DialAsync(CancellationToken cancellationToken)
     {
         var channel = GrpcChannel.ForAddress(_address, _channelOptions());
         try

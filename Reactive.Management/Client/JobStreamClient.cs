@@ -16,14 +16,14 @@ namespace Reactive.Management.Client;
 /// <para>The connection is one observable:</para>
 /// <code>
 /// Defer(dial a fresh channel → GetServerKey → Job → hello)
-///   .SelectMany(session => session.Requests
+///   .SelectMany(connection => connection.Requests
 ///       .Timeout(LivenessTimeout, scheduler)            // silence → TimeoutException: the stream is dead
 ///       .Concat(Throw(JobStreamEndedException)))        // the server ended it: dial again too
 ///   .RetryWhen(failures => failures → delay (backoff, or MaxBackoff when refused) → Timer(delay, scheduler))
 /// </code>
-/// <para>Timing: a session on which nothing arrives for <see cref="JobStreamClientOptions.LivenessTimeout"/> is torn
+/// <para>Timing: a connection on which nothing arrives for <see cref="JobStreamClientOptions.LivenessTimeout"/> is torn
 /// down at that instant. Re-dial n after consecutive failures waits up to InitialBackoff · Multiplier^(n−1), capped at
-/// MaxBackoff; a session that stayed up for BackoffResetAfter resets n to 1. PermissionDenied and Unauthenticated are
+/// MaxBackoff; a connection that stayed up for BackoffResetAfter resets n to 1. PermissionDenied and Unauthenticated are
 /// reported as <see cref="JobStreamStatus.Faulted"/> and retried every MaxBackoff, never in a tight loop.</para>
 /// <para>Answers go to the current stream; one given while no stream is open is dropped, and the server sends the job
 /// again on the next stream (delivery is at least once).</para>
@@ -37,12 +37,12 @@ public sealed class JobStreamClient : IDisposable
     private readonly BehaviorSubject<JobStreamState> _states;
     private readonly IConnectableObservable<JobRequest> _requests;
     private readonly SingleAssignmentDisposable _connection = new();
-    private IJobStreamSession? _current;
+    private IJobStreamConnection? _current;
     private long _heartbeats;
     private long _dials;
 
     /// <summary>Creates a client over <paramref name="dialer"/>. Call <see cref="Start"/> to connect.</summary>
-    /// <param name="dialer">Opens sessions; <see cref="GrpcJobStreamDialer"/> for a real server.</param>
+    /// <param name="dialer">Opens connections; <see cref="GrpcJobStreamDialer"/> for a real server.</param>
     /// <param name="options">Timings; null for the defaults.</param>
     /// <param name="scheduler">Times the watchdog and the backoff; null for the default scheduler.</param>
     /// <param name="random">Draws the jitter; null for a shared random source.</param>
@@ -94,13 +94,13 @@ public sealed class JobStreamClient : IDisposable
     public bool Answer(JobResponse response)
     {
         ArgumentNullException.ThrowIfNull(response);
-        var session = Volatile.Read(ref _current);
-        if (session is null)
+        var connection = Volatile.Read(ref _current);
+        if (connection is null)
         {
             return false;
         }
 
-        session.Answer(response);
+        connection.Answer(response);
         return true;
     }
 
@@ -123,7 +123,7 @@ public sealed class JobStreamClient : IDisposable
         var attempt = 0;
         DateTimeOffset? connectedAt = null;
 
-        var session = Observable
+        var connection = Observable
             .FromAsync(ct =>
             {
                 Interlocked.Increment(ref _dials);
@@ -135,7 +135,7 @@ public sealed class JobStreamClient : IDisposable
                     .Timeout(_options.LivenessTimeout, _scheduler)
                     .Concat(Observable.Throw<JobRequest>(new JobStreamEndedException()))));
 
-        return session
+        return connection
             .Do(request =>
             {
                 if (request.IsHeartbeat())
@@ -158,15 +158,15 @@ public sealed class JobStreamClient : IDisposable
                 .SelectMany(delay => Observable.Timer(delay, _scheduler).Do(_ => Publish(JobStreamStatus.Connecting))));
     });
 
-    private IDisposable Opened(IJobStreamSession session, out DateTimeOffset? connectedAt)
+    private IDisposable Opened(IJobStreamConnection connection, out DateTimeOffset? connectedAt)
     {
         connectedAt = _scheduler.Now;
-        Volatile.Write(ref _current, session);
+        Volatile.Write(ref _current, connection);
         Publish(JobStreamStatus.Connected);
         return Disposable.Create(() =>
         {
-            Interlocked.CompareExchange(ref _current, null, session);
-            session.Dispose();
+            Interlocked.CompareExchange(ref _current, null, connection);
+            connection.Dispose();
         });
     }
 

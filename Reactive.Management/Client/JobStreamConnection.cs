@@ -13,7 +13,7 @@ namespace Reactive.Management.Client;
 /// One Job stream, seen from the peer: the handshake done, incoming requests decrypted, answers sealed and
 /// written one at a time. It does not re-dial; a stream that ends stays ended.
 /// </summary>
-public sealed class JobStreamConnection : IJobStreamSession, IAsyncDisposable
+public sealed class JobStreamConnection : IJobStreamConnection, IAsyncDisposable
 {
     private readonly AsyncDuplexStreamingCall<EncryptedMessage, EncryptedMessage> _call;
     private readonly SealedChannel _channel;

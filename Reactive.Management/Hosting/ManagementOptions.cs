@@ -67,7 +67,7 @@ public sealed class ManagementOptions
     /// How many jobs one Job stream holds in memory waiting for their write. Further jobs of a peer that reads slowly
     /// wait in the store and go out as writes complete. Default 16; 1 to 10,000.
     /// </summary>
-    public int MaxQueuedJobsPerStream { get; set; } = Jobs.PeerJobChannel.DefaultCapacity;
+    public int MaxQueuedJobsPerStream { get; set; } = Jobs.PeerOutbox.DefaultCapacity;
 
     /// <summary>
     /// The largest message a peer may send, in bytes; a larger one ends its stream with <c>ResourceExhausted</c>.

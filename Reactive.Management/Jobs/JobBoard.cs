@@ -11,41 +11,8 @@ using Reactive.Management.Crypto;
 using Reactive.Management.Diagnostics;
 using Reactive.Management.Peers;
 using Reactive.Management.Protocol;
-using Reactive.Management.Replicas;
 
 namespace Reactive.Management.Jobs;
-
-/// <summary>What became of a peer's answer.</summary>
-public enum JobAnswerOutcome
-{
-    /// <summary>The answer completed its job.</summary>
-    Completed,
-
-    /// <summary>No job has the answer's id (or the id is not 16 bytes).</summary>
-    UnknownJob,
-
-    /// <summary>The job belongs to another peer; the answer is ignored.</summary>
-    OtherPeersJob,
-
-    /// <summary>The job already finished (answered, timed out or cancelled); a repeated answer is not counted twice.</summary>
-    AlreadyFinished,
-
-    /// <summary>The job was never sent, so it cannot be answered yet.</summary>
-    NotSent,
-}
-
-/// <summary>What became of a cancellation.</summary>
-public enum JobCancelOutcome
-{
-    /// <summary>The job is cancelled now.</summary>
-    Cancelled,
-
-    /// <summary>No job has this id.</summary>
-    NotFound,
-
-    /// <summary>The job had already finished; nothing changed.</summary>
-    AlreadyFinished,
-}
 
 /// <summary>
 /// The jobs of all peers: creates them (stored before anyone is told), hands them to the peer's live stream or
@@ -148,9 +115,9 @@ public sealed class JobBoard : IDisposable
         _metrics?.JobCreated();
         Announce(job);
         ArmDeadline(job);
-        if (_hub.TryGetChannel(peer.Key, out var channel))
+        if (_hub.TryGetOutbox(peer.Key, out var outbox))
         {
-            job = await DispatchAsync(job, channel, cancellationToken).ConfigureAwait(false) ?? job;
+            job = await DispatchAsync(job, outbox, cancellationToken).ConfigureAwait(false) ?? job;
             if (job.State == JobState.Sent)
             {
                 // Stored, stored as sent, and handed to the stream's writer: the server's part of a job's latency.
@@ -216,21 +183,21 @@ public sealed class JobBoard : IDisposable
 
     /// <summary>
     /// Runs a stream's deliveries: each time the stream asks (it opened, a write made room after a job had to wait,
-    /// another replica said its peer has work), sends the peer's unfinished jobs that fit, until the channel completes.
+    /// another replica said its peer has work), sends the peer's unfinished jobs that fit, until the outbox completes.
     /// </summary>
     /// <remarks>
-    /// The requests are a level (<see cref="PeerJobChannel.RequestDelivery"/>): one made at any moment, before this
+    /// The requests are a level (<see cref="PeerOutbox.RequestDelivery"/>): one made at any moment, before this
     /// loop waits or while it delivers, leads to one more pass. A pass that stops for lack of room leaves the stream
     /// waiting for room, and the write that makes it asks again; so no unfinished job is left in the store while the
     /// stream has room.
     /// </remarks>
-    /// <returns>A task that completes with the channel, and fails with the store.</returns>
-    internal async Task DeliverWhileOpenAsync(PeerJobChannel channel, CancellationToken cancellationToken = default)
+    /// <returns>A task that completes with the outbox, and fails with the store.</returns>
+    internal async Task DeliverWhileOpenAsync(PeerOutbox outbox, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(channel);
-        while (await channel.WaitForDeliveryRequestAsync(cancellationToken).ConfigureAwait(false))
+        ArgumentNullException.ThrowIfNull(outbox);
+        while (await outbox.WaitForDeliveryRequestAsync(cancellationToken).ConfigureAwait(false))
         {
-            await DeliverPendingAsync(channel, cancellationToken).ConfigureAwait(false);
+            await DeliverPendingAsync(outbox, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -238,28 +205,28 @@ public sealed class JobBoard : IDisposable
     /// Sends the peer's unfinished jobs, oldest first, on a stream that just opened or that has room again; jobs the
     /// stream already carried are skipped, and those beyond its room stay in the store.
     /// </summary>
-    internal async Task DeliverPendingAsync(PeerJobChannel channel, CancellationToken cancellationToken = default)
+    internal async Task DeliverPendingAsync(PeerOutbox outbox, CancellationToken cancellationToken = default)
     {
         // Ids first, each job read when its turn comes: a peer with thousands of waiting jobs costs their ids here, not
         // their workloads; and nothing is read at all while the stream has no room.
-        if (!channel.HasRoom())
+        if (!outbox.HasRoom())
         {
             return;
         }
 
-        foreach (var id in await _store.ListUnfinishedIdsAsync(channel.Peer, cancellationToken).ConfigureAwait(false))
+        foreach (var id in await _store.ListUnfinishedIdsAsync(outbox.Peer, cancellationToken).ConfigureAwait(false))
         {
-            if (!channel.HasRoom())
+            if (!outbox.HasRoom())
             {
                 return;
             }
 
-            if (channel.HasCarried(id) || await _store.FindAsync(id, cancellationToken).ConfigureAwait(false) is not { IsFinished: false } job)
+            if (outbox.HasCarried(id) || await _store.FindAsync(id, cancellationToken).ConfigureAwait(false) is not { IsFinished: false } job)
             {
                 continue;
             }
 
-            await DispatchAsync(job, channel, cancellationToken).ConfigureAwait(false);
+            await DispatchAsync(job, outbox, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -326,14 +293,14 @@ public sealed class JobBoard : IDisposable
         }
     }
 
-    private async Task<Job?> DispatchAsync(Job job, PeerJobChannel channel, CancellationToken cancellationToken)
+    private async Task<Job?> DispatchAsync(Job job, PeerOutbox outbox, CancellationToken cancellationToken)
     {
-        if (channel.HasCarried(job.Id))
+        if (outbox.HasCarried(job.Id))
         {
             return null;
         }
 
-        if (!channel.HasRoom())
+        if (!outbox.HasRoom())
         {
             // The stream has its fill of unwritten jobs (its peer reads slowly or not at all): the job waits in the
             // store, and the stream comes back for it when a write makes room.
@@ -366,7 +333,7 @@ public sealed class JobBoard : IDisposable
         // A job already sent goes out again on a new stream (after a reconnect or a restart); its answer deadline
         // still counts from the first send. A job refused here for lack of room is stored as sent and goes out when
         // the stream comes back for it.
-        if (!channel.TryPublishOnce(job.Id, job.ToRequest()))
+        if (!outbox.TryPublishOnce(job.Id, job.ToRequest()))
         {
             return null;
         }

@@ -4,40 +4,40 @@ using Reactive.Management.Crypto;
 
 namespace Reactive.Management.Jobs;
 
-/// <summary>The connected peers: at most one live <see cref="PeerJobChannel"/> per WireGuard key.</summary>
+/// <summary>The connected peers: at most one live <see cref="PeerOutbox"/> per WireGuard key.</summary>
 public sealed class JobHub
 {
-    private readonly ConcurrentDictionary<WireGuardPublicKey, PeerJobChannel> _channels = new();
+    private readonly ConcurrentDictionary<WireGuardPublicKey, PeerOutbox> _outboxes = new();
 
     /// <summary>How many peers have a live Job stream.</summary>
-    public int ConnectedCount => _channels.Count;
+    public int ConnectedCount => _outboxes.Count;
 
     /// <summary>Whether the peer has a live Job stream.</summary>
-    public bool IsConnected(WireGuardPublicKey peer) => _channels.ContainsKey(peer);
+    public bool IsConnected(WireGuardPublicKey peer) => _outboxes.ContainsKey(peer);
 
-    /// <summary>Creates a channel for a new stream of <paramref name="peer"/>, not yet registered.</summary>
+    /// <summary>Creates a outbox for a new stream of <paramref name="peer"/>, not yet registered.</summary>
     /// <param name="peer">The peer whose stream it is.</param>
-    /// <param name="capacity">How many published jobs may wait for their write at once (see <see cref="PeerJobChannel.Capacity"/>).</param>
-    public PeerJobChannel CreateChannel(WireGuardPublicKey peer, int capacity = PeerJobChannel.DefaultCapacity) =>
+    /// <param name="capacity">How many published jobs may wait for their write at once (see <see cref="PeerOutbox.Capacity"/>).</param>
+    public PeerOutbox CreateOutbox(WireGuardPublicKey peer, int capacity = PeerOutbox.DefaultCapacity) =>
         new(this, peer ?? throw new ArgumentNullException(nameof(peer)), capacity);
 
     /// <summary>
-    /// Makes <paramref name="channel"/> the peer's current one. A previous channel of the same peer is
+    /// Makes <paramref name="outbox"/> the peer's current one. A previous outbox of the same peer is
     /// completed (its stream ends) and returned.
     /// </summary>
-    public PeerJobChannel? Register(PeerJobChannel channel)
+    public PeerOutbox? Register(PeerOutbox outbox)
     {
-        ArgumentNullException.ThrowIfNull(channel);
-        PeerJobChannel? replaced = null;
-        _channels.AddOrUpdate(
-            channel.Peer,
-            channel,
+        ArgumentNullException.ThrowIfNull(outbox);
+        PeerOutbox? replaced = null;
+        _outboxes.AddOrUpdate(
+            outbox.Peer,
+            outbox,
             (_, previous) =>
             {
                 replaced = previous;
-                return channel;
+                return outbox;
             });
-        if (replaced is not null && !ReferenceEquals(replaced, channel))
+        if (replaced is not null && !ReferenceEquals(replaced, outbox))
         {
             replaced.CompleteAsReplaced();
             return replaced;
@@ -46,11 +46,11 @@ public sealed class JobHub
         return null;
     }
 
-    /// <summary>The peer's current channel, if it is connected.</summary>
-    public bool TryGetChannel(WireGuardPublicKey peer, [NotNullWhen(true)] out PeerJobChannel? channel) =>
-        _channels.TryGetValue(peer, out channel);
+    /// <summary>The peer's current outbox, if it is connected.</summary>
+    public bool TryGetOutbox(WireGuardPublicKey peer, [NotNullWhen(true)] out PeerOutbox? outbox) =>
+        _outboxes.TryGetValue(peer, out outbox);
 
-    // Only the same instance: after a quick reconnect the newer stream's channel must stay.
-    internal void Unregister(PeerJobChannel channel) =>
-        _channels.TryRemove(new KeyValuePair<WireGuardPublicKey, PeerJobChannel>(channel.Peer, channel));
+    // Only the same instance: after a quick reconnect the newer stream's outbox must stay.
+    internal void Unregister(PeerOutbox outbox) =>
+        _outboxes.TryRemove(new KeyValuePair<WireGuardPublicKey, PeerOutbox>(outbox.Peer, outbox));
 }

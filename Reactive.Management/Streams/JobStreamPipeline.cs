@@ -36,7 +36,7 @@ public static class JobStreamPipeline
     };
 
     /// <summary>Builds the sequence of encrypted messages a peer's Job stream writes.</summary>
-    /// <param name="jobs">The peer's jobs (its <see cref="Jobs.PeerJobChannel.Jobs"/>).</param>
+    /// <param name="jobs">The peer's jobs (its outbox's, in Jobs/).</param>
     /// <param name="channel">The stream's encryption, keyed once for this peer.</param>
     /// <param name="heartbeatInterval">Silence before a heartbeat.</param>
     /// <param name="scheduler">Times the heartbeats.</param>
@@ -69,7 +69,7 @@ public static class JobStreamPipeline
     /// The design card as one composition: the peer's jobs, heartbeats after every silence (reset by each job), the
     /// application's operators, encryption, and the writer, one write at a time until <paramref name="callEnded"/>.
     /// </summary>
-    /// <param name="jobs">The peer's jobs (its <see cref="Jobs.PeerJobChannel.Jobs"/>).</param>
+    /// <param name="jobs">The peer's jobs (its outbox's, in Jobs/).</param>
     /// <param name="channel">The stream's encryption, keyed once for this peer.</param>
     /// <param name="heartbeatInterval">Silence before a heartbeat.</param>
     /// <param name="scheduler">Times the heartbeats and the stuck-write limit.</param>

@@ -20,7 +20,7 @@ public class JobBoardBenchmarks
     private readonly BundleParameters _bundle = new() { BundleFor = true, BundleForTime = 2, LogFileCount = 10 };
     private string _folder = null!;
     private JobBoard _board = null!;
-    private PeerJobChannel _channel = null!;
+    private PeerOutbox _channel = null!;
     private IDisposable _stream = null!;
     private WireGuardKeyPair _peerKeys = null!;
     private Peer _peer = null!;
@@ -38,7 +38,7 @@ public class JobBoardBenchmarks
         _board = new JobBoard(store, hub, DefaultScheduler.Instance, JobTimeouts.Default);
         _peerKeys = WireGuardKeyPair.Generate();
         _peer = new Peer("bench-peer", _peerKeys.PublicKey, "bench", DateTimeOffset.UtcNow);
-        _channel = hub.CreateChannel(_peer.Key);
+        _channel = hub.CreateOutbox(_peer.Key);
         // A writer that never falls behind: each job is reported written as it arrives.
         _stream = _channel.Jobs.Subscribe(_ =>
         {

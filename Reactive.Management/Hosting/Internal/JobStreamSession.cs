@@ -44,7 +44,7 @@ internal sealed class JobStreamSession(
     ServerCallContext call) : IDisposable
 {
     private readonly CancellationTokenSource _end = CancellationTokenSource.CreateLinkedTokenSource(call.CancellationToken, services.Lifetime.ApplicationStopping);
-    private readonly PeerJobChannel _outbox = services.Hub.CreateChannel(peer.Key, settings.MaxQueuedJobsPerStream);
+    private readonly PeerOutbox _outbox = services.Hub.CreateOutbox(peer.Key, settings.MaxQueuedJobsPerStream);
     private readonly Guid _streamId = Guid.NewGuid();
     private readonly long _opened = Stopwatch.GetTimestamp();
     private long _lastWrite = Stopwatch.GetTimestamp();

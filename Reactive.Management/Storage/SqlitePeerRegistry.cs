@@ -2,10 +2,10 @@ using System.Reactive.Concurrency;
 using System.Security.Cryptography;
 using Microsoft.Data.Sqlite;
 using Reactive.Management.Crypto;
-using Reactive.Management.Storage;
+using Reactive.Management.Peers;
 using static Reactive.Management.Storage.StoredValues;
 
-namespace Reactive.Management.Peers;
+namespace Reactive.Management.Storage;
 
 /// <summary>The default peer registry: peers in the embedded SQLite database, kept across restarts.</summary>
 public sealed class SqlitePeerRegistry(SqliteDatabase database, IScheduler clock) : IPeerRegistry

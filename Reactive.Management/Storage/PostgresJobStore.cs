@@ -2,10 +2,10 @@ using Google.Protobuf;
 using Npgsql;
 using Reactive.Management.Crypto;
 using Reactive.Management.Protocol;
-using Reactive.Management.Storage;
+using Reactive.Management.Jobs;
 using static Reactive.Management.Storage.StoredValues;
 
-namespace Reactive.Management.Jobs;
+namespace Reactive.Management.Storage;
 
 /// <summary>
 /// Jobs in PostgreSQL, shared by several management replicas. The same contract as <see cref="SqliteJobStore"/>:

@@ -1,6 +1,6 @@
 using Reactive.Management.Crypto;
 
-namespace Reactive.Management.Replicas;
+namespace Reactive.Management.Jobs;
 
 /// <summary>
 /// Hints between management replicas that a peer has work: the replica that stores a job for a peer whose stream it

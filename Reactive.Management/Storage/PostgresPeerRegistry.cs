@@ -2,10 +2,10 @@ using System.Reactive.Concurrency;
 using System.Security.Cryptography;
 using Npgsql;
 using Reactive.Management.Crypto;
-using Reactive.Management.Storage;
+using Reactive.Management.Peers;
 using static Reactive.Management.Storage.StoredValues;
 
-namespace Reactive.Management.Peers;
+namespace Reactive.Management.Storage;
 
 /// <summary>Peers in PostgreSQL, shared by several management replicas.</summary>
 public sealed class PostgresPeerRegistry(PostgresDatabase database, IScheduler clock) : IPeerRegistry

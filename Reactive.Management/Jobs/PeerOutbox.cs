@@ -13,7 +13,7 @@ namespace Reactive.Management.Jobs;
 /// <remarks>
 /// <para>Publishing is serialized (a synchronized subject), so jobs from concurrent callers reach the pipeline
 /// one at a time. <see cref="Jobs"/> completes when a newer stream of the same peer replaces this one or the
-/// channel is disposed.</para>
+/// outbox is disposed.</para>
 /// <para>At most <see cref="Capacity"/> published jobs wait for their write at once: a peer that stops reading
 /// holds no more than that in memory. A job refused for lack of room stays in the store, and the first write that
 /// makes room asks for a delivery from the store again.</para>
@@ -21,7 +21,7 @@ namespace Reactive.Management.Jobs;
 /// (<see cref="JobBoard.DeliverWhileOpenAsync"/>), so a request made before the loop waits, or while it delivers,
 /// is never lost; several requests before it looks count as one.</para>
 /// </remarks>
-public sealed class PeerJobChannel : IDisposable
+public sealed class PeerOutbox : IDisposable
 {
     /// <summary>The default of <see cref="Capacity"/>.</summary>
     public const int DefaultCapacity = 16;
@@ -37,7 +37,7 @@ public sealed class PeerJobChannel : IDisposable
     private int _unwritten;
     private int _deferred;
 
-    internal PeerJobChannel(JobHub hub, WireGuardPublicKey peer, int capacity)
+    internal PeerOutbox(JobHub hub, WireGuardPublicKey peer, int capacity)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         _hub = hub;
@@ -47,7 +47,7 @@ public sealed class PeerJobChannel : IDisposable
         RequestDelivery();
     }
 
-    /// <summary>The peer this channel belongs to.</summary>
+    /// <summary>The peer this outbox belongs to.</summary>
     public WireGuardPublicKey Peer { get; }
 
     /// <summary>How many published jobs may wait for their write at once.</summary>
@@ -97,7 +97,7 @@ public sealed class PeerJobChannel : IDisposable
     /// <summary>
     /// Waits until a delivery is requested and takes the request (requests made meanwhile count as one).
     /// </summary>
-    /// <returns>true when a delivery is wanted; false once the channel is complete.</returns>
+    /// <returns>true when a delivery is wanted; false once the outbox is complete.</returns>
     internal async ValueTask<bool> WaitForDeliveryRequestAsync(CancellationToken cancellationToken)
     {
         var requests = _deliveryRequests.Reader;
@@ -114,7 +114,7 @@ public sealed class PeerJobChannel : IDisposable
 
     /// <summary>
     /// Publishes a job to the stream unless this stream already carried it (a job is written at most once
-    /// per stream, however many paths deliver it), the channel is complete, or it has no room.
+    /// per stream, however many paths deliver it), the outbox is complete, or it has no room.
     /// </summary>
     /// <returns>true when the job was published now.</returns>
     internal bool TryPublishOnce(Guid jobId, JobRequest job)
@@ -149,7 +149,7 @@ public sealed class PeerJobChannel : IDisposable
         Complete();
     }
 
-    /// <summary>Unregisters the channel (only if it is still the peer's current one) and completes it.</summary>
+    /// <summary>Unregisters the outbox (only if it is still the peer's current one) and completes it.</summary>
     public void Dispose()
     {
         _hub.Unregister(this);

@@ -2,10 +2,10 @@ using Google.Protobuf;
 using Microsoft.Data.Sqlite;
 using Reactive.Management.Crypto;
 using Reactive.Management.Protocol;
-using Reactive.Management.Storage;
+using Reactive.Management.Jobs;
 using static Reactive.Management.Storage.StoredValues;
 
-namespace Reactive.Management.Jobs;
+namespace Reactive.Management.Storage;
 
 /// <summary>The default job store: one SQLite file, durable on every commit (WAL, synchronous=FULL).</summary>
 public sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
