@@ -107,7 +107,7 @@ public sealed class HostProcessTests : IDisposable
         });
 
         await Eventually.TrueAsync(
-            () => StatusesAsync(second, peerId).GetAwaiter().GetResult().All(status => status == "succeeded"),
+            async () => (await StatusesAsync(second, peerId)).All(status => status == "succeeded"),
             "every job to end succeeded on the stream after the restart",
             Patience);
         var notAnswered = created.Where(id => !answeredBeforeKill.ContainsKey(id)).ToList();

@@ -141,7 +141,7 @@ public sealed class SlowPeerTests(ITestOutputHelper output)
             using var answering = again.Requests.Where(request => !request.IsHeartbeat()).Subscribe(request =>
                 again.Answer(new JobResponse { ID = request.ID, Status = JobStatus.Succeeded, Bundle = new BundleResult { UploadKey = "unstuck" } }));
             await Eventually.TrueAsync(
-                () => server.Service<IJobStore>().ListUnfinishedAsync(stuckKeys.PublicKey).AsTask().GetAwaiter().GetResult().Count == 0,
+                async () => (await server.Service<IJobStore>().ListUnfinishedAsync(stuckKeys.PublicKey)).Count == 0,
                 "all 2,000 jobs answered on the peer's next stream",
                 TimeSpan.FromSeconds(60));
         }

@@ -148,7 +148,11 @@ public abstract class ReverseProxyScenarios(ProxyKind kind, ITestOutputHelper ou
             duringOutage.Add(await board.CreateAsync(peer, new BundleParameters { LogFileCount = 10 + i }));
         }
 
-        Assert.All(inFlight, job => Assert.Equal(JobState.Sent, board.FindAsync(job.Id).AsTask().GetAwaiter().GetResult()!.State));
+        foreach (var job in inFlight)
+        {
+            Assert.Equal(JobState.Sent, (await board.FindAsync(job.Id))!.State);
+        }
+
         // Pending, or "sent" to the server's half of the dead stream if the server has not yet seen it die: unfinished.
         Assert.All(duringOutage, job => Assert.False(job.IsFinished));
         Assert.All(duringOutage, job => Assert.False(received.ContainsKey(JobIds.ToWire(job.Id))));

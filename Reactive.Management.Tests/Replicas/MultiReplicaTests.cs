@@ -77,7 +77,7 @@ public sealed class MultiReplicaTests(ITestOutputHelper output) : IAsyncLifetime
             await Eventually.TrueAsync(() => received.ContainsKey(jobId), $"job {i} to reach the peer on B", Patience);
             latencies.Add(Stopwatch.GetElapsedTime(started, received[jobId]).TotalMilliseconds);
             // B recorded the answer in the shared store; A's API reads it from there.
-            await Eventually.TrueAsync(() => StatusOnAsync(a, peerId, jobId).GetAwaiter().GetResult() == "succeeded", $"job {i} to read as succeeded on A", Patience);
+            await Eventually.TrueAsync(async () => await StatusOnAsync(a, peerId, jobId) == "succeeded", $"job {i} to read as succeeded on A", Patience);
         }
 
         latencies.Sort();
@@ -118,7 +118,7 @@ public sealed class MultiReplicaTests(ITestOutputHelper output) : IAsyncLifetime
         // Answers are recorded by whichever replica holds the peer; the shared store shows them all.
         var store = a.Service<IJobStore>();
         await Eventually.TrueAsync(
-            () => Task.WhenAll(created.Select(id => store.FindAsync(id).AsTask())).GetAwaiter().GetResult().All(job => job!.IsFinished),
+            async () => (await Task.WhenAll(created.Select(id => store.FindAsync(id).AsTask()))).All(job => job!.IsFinished),
             "all 1,000 jobs to finish",
             TimeSpan.FromSeconds(60));
         var finished = await Task.WhenAll(created.Select(id => store.FindAsync(id).AsTask()));
@@ -221,7 +221,7 @@ public sealed class MultiReplicaTests(ITestOutputHelper output) : IAsyncLifetime
     private static async Task WaitForStateAsync(ManagementServer replica, Guid jobId, JobState state)
     {
         var store = replica.Service<IJobStore>();
-        await Eventually.TrueAsync(() => store.FindAsync(jobId).AsTask().GetAwaiter().GetResult()?.State == state, $"job {jobId} to be {state}", Patience);
+        await Eventually.TrueAsync(async () => (await store.FindAsync(jobId))?.State == state, $"job {jobId} to be {state}", Patience);
     }
 
     private static async Task<string?> StatusOnAsync(ManagementServer replica, string peerId, Guid jobId)

@@ -51,7 +51,7 @@ public sealed class StreamOwnershipTests
         for (var period = 1; period <= 10; period++)
         {
             clock.AdvanceTo(VirtualTime.Seconds(10 * period));
-            await Eventually.TrueAsync(() => RenewedAtAsync(database, peer).GetAwaiter().GetResult() == VirtualTime.Seconds(10 * period), $"the renewal of period {period}");
+            await Eventually.TrueAsync(async () => await RenewedAtAsync(database, peer) == VirtualTime.Seconds(10 * period), $"the renewal of period {period}");
         }
 
         Assert.Equal("replica-a", await a.OwnerAsync(peer.PublicKey));
