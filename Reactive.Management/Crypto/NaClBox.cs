@@ -10,7 +10,7 @@ namespace Reactive.Management.Crypto;
 /// The X25519 agreement (<c>crypto_box_beforenm</c>) is done once, when the key is created; sealing and
 /// opening then cost one XSalsa20-Poly1305 pass each. Dispose the key to wipe it.
 /// </remarks>
-public sealed class NaClBox : IDisposable
+internal sealed class NaClBox : IDisposable
 {
     /// <summary>Bytes a sealed body adds to its plaintext: the nonce and the Poly1305 tag.</summary>
     public const int Overhead = Libsodium.NonceBytes + Libsodium.MacBytes;

@@ -46,7 +46,7 @@ public sealed class JobBoard : IDisposable
     private readonly ConcurrentDictionary<Guid, CompositeDisposable> _deadlines = new();
 
     /// <summary>Creates a board over <paramref name="store"/> that sends through <paramref name="hub"/>.</summary>
-    public JobBoard(
+    internal JobBoard(
         IJobStore store,
         JobHub hub,
         IScheduler scheduler,

@@ -5,7 +5,7 @@ using Reactive.Management.Crypto;
 namespace Reactive.Management.Jobs;
 
 /// <summary>The connected peers: at most one live <see cref="PeerOutbox"/> per WireGuard key.</summary>
-public sealed class JobHub
+internal sealed class JobHub
 {
     private readonly ConcurrentDictionary<WireGuardPublicKey, PeerOutbox> _outboxes = new();
 

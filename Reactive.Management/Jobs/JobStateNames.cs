@@ -1,7 +1,7 @@
 namespace Reactive.Management.Jobs;
 
 /// <summary>The snake_case names the API, the logs and the stores use for job states.</summary>
-public static class JobStateNames
+internal static class JobStateNames
 {
     /// <summary>The name of a state: <c>pending</c>, <c>sent</c>, <c>succeeded</c>, <c>failed</c>, <c>timed_out</c>, <c>cancelled</c>.</summary>
     public static string ToName(this JobState state) => state switch

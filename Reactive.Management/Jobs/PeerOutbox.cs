@@ -21,7 +21,7 @@ namespace Reactive.Management.Jobs;
 /// (<see cref="JobBoard.DeliverWhileOpenAsync"/>), so a request made before the loop waits, or while it delivers,
 /// is never lost; several requests before it looks count as one.</para>
 /// </remarks>
-public sealed class PeerOutbox : IDisposable
+internal sealed class PeerOutbox : IDisposable
 {
     /// <summary>The default of <see cref="Capacity"/>.</summary>
     public const int DefaultCapacity = 16;

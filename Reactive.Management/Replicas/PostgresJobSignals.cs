@@ -16,7 +16,7 @@ namespace Reactive.Management.Replicas;
 /// <c>LISTEN</c> for the others' hints, and a poll of the pending jobs' peers every <c>PostgresPollInterval</c> (and after
 /// every reconnect of the listening connection) for hints that were lost.
 /// </summary>
-public sealed class PostgresJobSignals : IJobSignals, IHostedService, IDisposable
+internal sealed class PostgresJobSignals : IJobSignals, IHostedService, IDisposable
 {
     private readonly PostgresDatabase _database;
     private readonly PostgresJobStore _store;

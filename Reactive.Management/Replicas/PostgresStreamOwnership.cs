@@ -11,7 +11,7 @@ namespace Reactive.Management.Replicas;
 /// counts as gone, so the streams of a replica that died stop showing as connected within that time. A replica also
 /// forgets its own rows when it starts (streams do not survive a restart).
 /// </remarks>
-public sealed class PostgresStreamOwnership(PostgresDatabase database, string replica, TimeSpan renewEvery, IScheduler clock) : IStreamOwnership
+internal sealed class PostgresStreamOwnership(PostgresDatabase database, string replica, TimeSpan renewEvery, IScheduler clock) : IStreamOwnership
 {
     /// <inheritdoc />
     public string Replica { get; } = replica;

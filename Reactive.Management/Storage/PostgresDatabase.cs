@@ -6,7 +6,7 @@ namespace Reactive.Management.Storage;
 /// The shared PostgreSQL database of several management replicas: peers, jobs, and which replica holds each peer's
 /// Job stream. Creates the schema on first use.
 /// </summary>
-public sealed class PostgresDatabase : IAsyncDisposable, IDisposable
+internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
 {
     /// <summary>The channel replicas <c>NOTIFY</c> and <c>LISTEN</c> on when a peer has new work.</summary>
     public const string JobsChannel = "reactive_management_jobs";

@@ -11,7 +11,7 @@ namespace Reactive.Management.Storage;
 /// Jobs in PostgreSQL, shared by several management replicas. The same contract as <see cref="SqliteJobStore"/>:
 /// every change a conditional update, durable when it returns (PostgreSQL commits are).
 /// </summary>
-public sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
+internal sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
 {
     private const string Columns = StoredRows.JobColumns;
     private const string Values = "@id, @peer_id, @peer_key, @workload, @status, @created_at, @sent_at, @completed_at, @upload_key, @failed_reason, @idempotency_key";

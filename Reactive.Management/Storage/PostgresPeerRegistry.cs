@@ -8,7 +8,7 @@ using static Reactive.Management.Storage.StoredValues;
 namespace Reactive.Management.Storage;
 
 /// <summary>Peers in PostgreSQL, shared by several management replicas.</summary>
-public sealed class PostgresPeerRegistry(PostgresDatabase database, IScheduler clock) : IPeerRegistry
+internal sealed class PostgresPeerRegistry(PostgresDatabase database, IScheduler clock) : IPeerRegistry
 {
     /// <inheritdoc />
     public ValueTask<Peer?> FindByKeyAsync(WireGuardPublicKey key, CancellationToken cancellationToken = default) =>

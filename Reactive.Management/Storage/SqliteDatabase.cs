@@ -6,7 +6,7 @@ namespace Reactive.Management.Storage;
 /// The embedded SQLite database (one file) that holds peers and jobs: opens connections with the settings
 /// that make a committed write durable, and creates the schema on first use.
 /// </summary>
-public sealed class SqliteDatabase : IDisposable
+internal sealed class SqliteDatabase : IDisposable
 {
     private readonly string _connectionString;
 

@@ -8,7 +8,7 @@ using static Reactive.Management.Storage.StoredValues;
 namespace Reactive.Management.Storage;
 
 /// <summary>The default job store: one SQLite file, durable on every commit (WAL, synchronous=FULL).</summary>
-public sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
+internal sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
 {
     private const string Columns = StoredRows.JobColumns;
     private const string Values = "$id, $peer_id, $peer_key, $workload, $status, $created_at, $sent_at, $completed_at, $upload_key, $failed_reason, $idempotency_key";

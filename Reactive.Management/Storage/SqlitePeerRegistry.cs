@@ -8,7 +8,7 @@ using static Reactive.Management.Storage.StoredValues;
 namespace Reactive.Management.Storage;
 
 /// <summary>The default peer registry: peers in the embedded SQLite database, kept across restarts.</summary>
-public sealed class SqlitePeerRegistry(SqliteDatabase database, IScheduler clock) : IPeerRegistry
+internal sealed class SqlitePeerRegistry(SqliteDatabase database, IScheduler clock) : IPeerRegistry
 {
     /// <inheritdoc />
     public ValueTask<Peer?> FindByKeyAsync(WireGuardPublicKey key, CancellationToken cancellationToken = default) =>

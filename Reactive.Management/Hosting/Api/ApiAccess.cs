@@ -14,7 +14,7 @@ namespace Reactive.Management.Hosting.Api;
 /// Who may use the HTTP API: anyone while the host listens on loopback only and no token is configured; otherwise
 /// only requests that carry the bearer token (<see cref="ManagementOptions.ApiToken"/>, or one generated at start).
 /// </summary>
-public sealed class ApiAccess
+internal sealed class ApiAccess
 {
     /// <summary>The shortest token accepted in configuration.</summary>
     public const int MinTokenLength = 16;
