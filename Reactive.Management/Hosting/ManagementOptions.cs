@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace Reactive.Management.Hosting;
 
 /// <summary>
@@ -12,17 +14,32 @@ public sealed class ManagementOptions
     /// <summary>The longest heartbeat interval accepted; longer ones cannot keep a stream open through any common proxy.</summary>
     public static readonly TimeSpan MaxHeartbeatInterval = TimeSpan.FromHours(1);
 
+    /// <summary>The shortest <see cref="ApiToken"/> accepted.</summary>
+    public const int ApiTokenMinLength = 16;
+
+    // Each option's range is declared once, in its attribute beside its default; the source-generated validator checks
+    // them at start (Internal/ManagementOptionsValidator.cs), with the rules that span several options.
+    private const string Zero = "00:00:00";
+    private const string OneHour = "01:00:00";
+    private const string FiveMinutes = "00:05:00";
+    private const string Forever = "10675199.02:48:05.4775807";
+
+    /// <summary>The job deadlines these options set.</summary>
+    public Jobs.JobTimeouts JobTimeouts => new(AnswerTimeout, PendingTimeToLive);
+
     /// <summary>
     /// Silence on a Job stream before the server sends a heartbeat (an encrypted empty <c>JobRequest</c>).
     /// Default 30 s, below the 60 s idle limit of nginx, AWS ALB and Cloudflare (100 s). Must be positive and at
     /// most one hour.
     /// </summary>
+    [Range(typeof(TimeSpan), Zero, OneHour, MinimumIsExclusive = true)]
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// The server's WireGuard private key file (base64, like <c>wg genkey</c>). Created with mode 0600 on
     /// first start when missing. Default <c>management.key</c>, relative to the working directory.
     /// </summary>
+    [Required]
     public string ServerKeyPath { get; set; } = "management.key";
 
     /// <summary>
@@ -35,6 +52,7 @@ public sealed class ManagementOptions
     /// How long a server key handed out by <c>GetServerKey</c> is announced as valid (<c>expiresAt</c>).
     /// Default 24 h; must be positive.
     /// </summary>
+    [Range(typeof(TimeSpan), Zero, Forever, MinimumIsExclusive = true)]
     public TimeSpan ServerKeyValidity { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>
@@ -51,9 +69,11 @@ public sealed class ManagementOptions
     /// A sent job not answered within this time becomes <c>timed_out</c>. Counted from the first send. Default 10 min;
     /// must be positive.
     /// </summary>
+    [Range(typeof(TimeSpan), Zero, Forever, MinimumIsExclusive = true)]
     public TimeSpan AnswerTimeout { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>A job not even sent within this time after its creation becomes <c>timed_out</c>. Default 24 h; must be positive.</summary>
+    [Range(typeof(TimeSpan), Zero, Forever, MinimumIsExclusive = true)]
     public TimeSpan PendingTimeToLive { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>
@@ -61,30 +81,35 @@ public sealed class ManagementOptions
     /// the write): the stream is reset and its unanswered jobs wait for the peer's next stream. Default 60 s; more than
     /// 0 and at most 1 h.
     /// </summary>
+    [Range(typeof(TimeSpan), Zero, OneHour, MinimumIsExclusive = true)]
     public TimeSpan StuckWriteTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
     /// How many jobs one Job stream holds in memory waiting for their write. Further jobs of a peer that reads slowly
     /// wait in the store and go out as writes complete. Default 16; 1 to 10,000.
     /// </summary>
+    [Range(1, 10_000)]
     public int MaxQueuedJobsPerStream { get; set; } = Jobs.PeerOutbox.DefaultCapacity;
 
     /// <summary>
     /// The largest message a peer may send, in bytes; a larger one ends its stream with <c>ResourceExhausted</c>.
     /// Default 1 MiB (an answer's reason is kept to 4 KiB anyway); 1 KiB to 16 MiB.
     /// </summary>
+    [Range(1024, 16 * 1024 * 1024)]
     public int MaxMessageSize { get; set; } = 1024 * 1024;
 
     /// <summary>
     /// How many Job streams the host keeps open at once; a further peer is refused with <c>ResourceExhausted</c> (a
     /// connected peer's new stream, which replaces its old one, is always let in). Default 20,000; at least 1.
     /// </summary>
+    [Range(1, int.MaxValue)]
     public int MaxConcurrentStreams { get; set; } = 20_000;
 
     /// <summary>
     /// How long a Job stream may take to send its whole hello (its first message); a stream still without one is ended
     /// with <c>DeadlineExceeded</c>. Default 10 s; more than 0 and at most 5 min.
     /// </summary>
+    [Range(typeof(TimeSpan), Zero, FiveMinutes, MinimumIsExclusive = true)]
     public TimeSpan HelloTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
@@ -92,21 +117,25 @@ public sealed class ManagementOptions
     /// <c>ResourceExhausted</c> at once. Streams that have not proven a registered key hold little, and only this many.
     /// Default 1,000; at least 1.
     /// </summary>
+    [Range(1, int.MaxValue)]
     public int MaxStreamsAwaitingHello { get; set; } = 1_000;
 
     /// <summary>
     /// How many Job streams of one HTTP/2 connection may wait for their hello at once (a real peer opens one); a further
     /// one is refused with <c>ResourceExhausted</c> at once. Default 20; at least 1.
     /// </summary>
+    [Range(1, int.MaxValue)]
     public int MaxStreamsAwaitingHelloPerConnection { get; set; } = 20;
 
     /// <summary>
     /// Jobs the HTTP API creates per second, over all peers (a token bucket); beyond it the API answers 429 with
     /// <c>Retry-After</c>. Default 100; at least 1.
     /// </summary>
+    [Range(1, int.MaxValue)]
     public int MaxJobsPerSecond { get; set; } = 100;
 
     /// <summary>How many jobs the API may create at once before <see cref="MaxJobsPerSecond"/> applies. Default 200; at least 1.</summary>
+    [Range(1, int.MaxValue)]
     public int JobCreationBurst { get; set; } = 200;
 
     /// <summary>
@@ -114,6 +143,7 @@ public sealed class ManagementOptions
     /// listens on any address beyond loopback, a token is generated at start and printed once (log event 600); when
     /// unset and the host listens on loopback only, the API is open. At least 16 characters when set.
     /// </summary>
+    [MinLength(ApiTokenMinLength)]
     public string? ApiToken { get; set; }
 
     /// <summary>
@@ -126,12 +156,14 @@ public sealed class ManagementOptions
     /// With <c>postgres</c>: how often a replica looks in the store for pending jobs of the peers it holds, in case a
     /// <c>NOTIFY</c> hint was lost. Default 10 s; more than 0 and at most 1 h.
     /// </summary>
+    [Range(typeof(TimeSpan), Zero, OneHour, MinimumIsExclusive = true)]
     public TimeSpan PostgresPollInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// This replica's name, shown as the <c>replica</c> holding a peer's stream. Default the machine name; give each
     /// replica its own.
     /// </summary>
+    [Required]
     public string ReplicaName { get; set; } = Environment.MachineName;
 
     /// <summary>The accepted values of <see cref="Store"/>.</summary>

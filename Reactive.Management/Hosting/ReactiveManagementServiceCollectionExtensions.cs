@@ -73,7 +73,7 @@ public static class ReactiveManagementServiceCollectionExtensions
             sp.GetRequiredService<IJobStore>(),
             sp.GetRequiredService<JobHub>(),
             Scheduler(sp),
-            new JobTimeouts(Options(sp).AnswerTimeout, Options(sp).PendingTimeToLive),
+            Options(sp).JobTimeouts,
             sp.GetRequiredService<ILogger<JobBoard>>(),
             sp.GetRequiredService<ManagementMetrics>(),
             sp.GetRequiredService<IJobSignals>()));
