@@ -337,7 +337,7 @@ public sealed class JobStreamEndToEndTests : ManagementServerTest
         await Server.App.StopAsync().WaitAsync(Patience);
 
         var error = await Assert.ThrowsAsync<RpcException>(() => ended.WaitAsync(Patience));
-        // Unavailable (the server wrote it: event 104), or the connection closed just after (README, "Not yet done").
+        // Unavailable (the server wrote it: event 104), or the connection closed just after (docs/known-limits.md).
         Assert.True(error.StatusCode == StatusCode.Unavailable || error.Status.Detail.Contains("closed the connection", StringComparison.Ordinal), error.ToString());
         Assert.Contains(Server.Logs.Entries, entry => entry.EventId.Id == 104);
     }

@@ -86,7 +86,7 @@ public sealed class ShutdownTests(ITestOutputHelper output)
                 Assert.True(stopTook < TimeSpan.FromSeconds(5), $"stopping took {stopTook}");
                 // The server ends every stream with Unavailable (event 104 below), and the host stops only once every Job
                 // response is complete (its trailers written). Some clients still see the connection close instead (in
-                // 1 run of 4 here, down from most runs): see the README, "Not yet done". Both make a peer reconnect;
+                // 1 run of 4 here, down from most runs): see docs/known-limits.md. Both make a peer reconnect;
                 // neither is a silent end.
                 Assert.All(ended, error => Assert.True(
                     error is RpcException { StatusCode: StatusCode.Unavailable } || (error is RpcException rpc && rpc.Status.Detail.Contains("closed the connection", StringComparison.Ordinal)),
