@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
 using System.Reactive.Concurrency;
-using System.Reactive.Disposables;
 using System.Reactive.Linq;
 using System.Reactive.Subjects;
 using System.Reactive.Threading.Tasks;
@@ -37,13 +35,12 @@ public sealed class JobBoard : IDisposable
     private readonly IJobStore _store;
     private readonly JobHub _hub;
     private readonly IScheduler _scheduler;
-    private readonly JobTimeouts _timeouts;
     private readonly ILogger _logger;
     private readonly ManagementMetrics? _metrics;
     private readonly IJobSignals? _signals;
     private readonly Subject<Job> _changes = new();
     private readonly ISubject<Job> _changesSynchronized;
-    private readonly ConcurrentDictionary<Guid, CompositeDisposable> _deadlines = new();
+    private readonly JobDeadlines _deadlines;
 
     /// <summary>Creates a board over <paramref name="store"/> that sends through <paramref name="hub"/>.</summary>
     internal JobBoard(
@@ -58,11 +55,11 @@ public sealed class JobBoard : IDisposable
         _store = store ?? throw new ArgumentNullException(nameof(store));
         _hub = hub ?? throw new ArgumentNullException(nameof(hub));
         _scheduler = scheduler ?? throw new ArgumentNullException(nameof(scheduler));
-        _timeouts = timeouts ?? JobTimeouts.Default;
         _logger = logger ?? NullLogger<JobBoard>.Instance;
         _metrics = metrics;
         _signals = signals;
         _changesSynchronized = Subject.Synchronize(_changes);
+        _deadlines = new JobDeadlines(store, scheduler, timeouts ?? JobTimeouts.Default, _logger, Finish);
     }
 
     /// <summary>Every new state of every job, as this process makes it (hot).</summary>
@@ -76,7 +73,7 @@ public sealed class JobBoard : IDisposable
     {
         foreach (var job in await _store.ListUnfinishedAsync(null, cancellationToken).ConfigureAwait(false))
         {
-            ArmDeadline(job);
+            _deadlines.Arm(job);
         }
     }
 
@@ -114,7 +111,7 @@ public sealed class JobBoard : IDisposable
 
         _metrics?.JobCreated();
         Announce(job);
-        ArmDeadline(job);
+        _deadlines.Arm(job);
         if (_hub.TryGetOutbox(peer.Key, out var outbox))
         {
             job = await DispatchAsync(job, outbox, cancellationToken).ConfigureAwait(false) ?? job;
@@ -270,12 +267,7 @@ public sealed class JobBoard : IDisposable
     /// <summary>Ends <see cref="Changes"/> and stops every deadline.</summary>
     public void Dispose()
     {
-        foreach (var deadline in _deadlines.Values)
-        {
-            deadline.Dispose();
-        }
-
-        _deadlines.Clear();
+        _deadlines.Dispose();
         _changesSynchronized.OnCompleted();
         _changes.Dispose();
     }
@@ -315,7 +307,7 @@ public sealed class JobBoard : IDisposable
             if (await _store.TryUpdateAsync(sent, [JobState.Pending], cancellationToken).ConfigureAwait(false))
             {
                 Announce(sent);
-                ArmDeadline(sent);
+                _deadlines.Arm(sent);
                 job = sent;
             }
             else if (await _store.FindAsync(job.Id, cancellationToken).ConfigureAwait(false) is { State: JobState.Sent } sentElsewhere)
@@ -342,53 +334,9 @@ public sealed class JobBoard : IDisposable
         return job;
     }
 
-    private void ArmDeadline(Job job)
-    {
-        if (job.IsFinished)
-        {
-            return;
-        }
-
-        var due = job.State == JobState.Pending
-            ? job.CreatedAt + _timeouts.PendingTimeToLive
-            : (job.SentAt ?? job.CreatedAt) + _timeouts.AnswerTimeout;
-        // The timer holds the id and state only, not the job: a waiting job's workload stays in the store, not in memory.
-        var (id, state) = (job.Id, job.State);
-        var deadline = Observable.Timer(due, _scheduler)
-            .SelectMany(_ => Observable.FromAsync(ct => ExpireAsync(id, state, ct)))
-            .Subscribe(_ => { }, error => Log.DeadlineFailed(_logger, id, error));
-        _deadlines.AddOrUpdate(id, _ => [deadline], (_, existing) =>
-        {
-            existing.Add(deadline);
-            return existing;
-        });
-    }
-
-    private async Task ExpireAsync(Guid id, JobState expected, CancellationToken cancellationToken)
-    {
-        var job = await _store.FindAsync(id, cancellationToken).ConfigureAwait(false);
-        if (job is null || job.State != expected)
-        {
-            return;
-        }
-
-        var reason = expected == JobState.Pending
-            ? $"not delivered within {_timeouts.PendingTimeToLive} (the peer did not connect)"
-            : $"not answered within {_timeouts.AnswerTimeout} of being sent";
-        var expired = job with { State = JobState.TimedOut, CompletedAt = _scheduler.Now, FailedReason = reason };
-        if (await _store.TryUpdateAsync(expired, [expected], cancellationToken).ConfigureAwait(false))
-        {
-            Finish(expired);
-        }
-    }
-
     private void Finish(Job job)
     {
-        if (_deadlines.TryRemove(job.Id, out var deadlines))
-        {
-            deadlines.Dispose();
-        }
-
+        _deadlines.Disarm(job.Id);
         _metrics?.JobCompleted(job.State.ToName());
         // The reason may be the peer's own words.
         Log.JobFinished(_logger, job.Id, job.PeerId, job.State.ToName(), LogText.Escape(job.FailedReason));
