@@ -1,8 +1,11 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 
 namespace Reactive.Management.LoadTest;
 
-/// <summary>What the load run does; every value has a default and a command-line flag.</summary>
+/// <summary>What the load run does; every value has a default and a command-line flag (<c>--help</c> lists them).</summary>
 internal sealed record LoadOptions(
     Uri Target,
     Uri Api,
@@ -14,51 +17,66 @@ internal sealed record LoadOptions(
     int RampPerSecond,
     int? ServerPid)
 {
-    public const string Usage = """
-        usage: Reactive.Management.LoadTest [options]   (against a running host; see benchmarks/load.sh)
-          --target URI                 gRPC endpoint (default http://127.0.0.1:33073)
-          --api URI                    HTTP API endpoint (default http://127.0.0.1:33071)
-          --peers N                    Job streams to open (default 1000)
-          --streams-per-connection N   streams sharing one HTTP/2 connection (default 100; Kestrel allows 100)
-          --heartbeat SECONDS          the host's Management:HeartbeatInterval, to judge lateness (default 1)
-          --jobs-per-second R          jobs created through the API while measuring (default 0)
-          --duration SECONDS           how long to measure once every stream is open (default 30)
-          --ramp-per-second N          streams opened per second while ramping up (default 2000)
-          --server-pid PID             the host's process, for its memory and CPU (/proc); without it they are not reported
-        """;
+    private static readonly Option<Uri> TargetOption = new("--target") { Description = "gRPC endpoint", DefaultValueFactory = _ => new Uri("http://127.0.0.1:33073") };
+    private static readonly Option<Uri> ApiOption = new("--api") { Description = "HTTP API endpoint", DefaultValueFactory = _ => new Uri("http://127.0.0.1:33071") };
+    private static readonly Option<int> PeersOption = Positive("--peers", "Job streams to open", 1000);
+    private static readonly Option<int> StreamsPerConnectionOption = Positive("--streams-per-connection", "streams sharing one HTTP/2 connection (Kestrel allows 100)", 100);
+    private static readonly Option<double> HeartbeatOption = NotNegative("--heartbeat", "the host's Management:HeartbeatInterval in seconds, to judge lateness", 1);
+    private static readonly Option<double> JobsPerSecondOption = NotNegative("--jobs-per-second", "jobs created through the API while measuring", 0);
+    private static readonly Option<double> DurationOption = NotNegative("--duration", "seconds to measure once every stream is open", 30);
+    private static readonly Option<int> RampPerSecondOption = Positive("--ramp-per-second", "streams opened per second while ramping up", 2000);
+    private static readonly Option<int?> ServerPidOption = new("--server-pid") { Description = "the host's process, for its memory and CPU (/proc); without it they are not reported" };
 
-    public static LoadOptions Parse(string[] args)
+    /// <summary>Reads the command line; on <c>--help</c> or a bad value System.CommandLine has printed what to print.</summary>
+    public static bool TryParse(string[] args, [NotNullWhen(true)] out LoadOptions? options, out int exitCode)
     {
-        var options = new LoadOptions(new Uri("http://127.0.0.1:33073"), new Uri("http://127.0.0.1:33071"), 1000, 100, TimeSpan.FromSeconds(1), 0, TimeSpan.FromSeconds(30), 2000, null);
-        for (var i = 0; i < args.Length; i++)
+        var command = new RootCommand("N real Job streams against a running host (see benchmarks/load.sh)")
         {
-            var name = args[i];
-            var value = i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{name} needs a value");
-            options = name switch
-            {
-                "--target" => options with { Target = new Uri(value) },
-                "--api" => options with { Api = new Uri(value) },
-                "--peers" => options with { Peers = Positive(name, value) },
-                "--streams-per-connection" => options with { StreamsPerConnection = Positive(name, value) },
-                "--heartbeat" => options with { HeartbeatInterval = TimeSpan.FromSeconds(Number(name, value)) },
-                "--jobs-per-second" => options with { JobsPerSecond = Number(name, value) },
-                "--duration" => options with { Duration = TimeSpan.FromSeconds(Number(name, value)) },
-                "--ramp-per-second" => options with { RampPerSecond = Positive(name, value) },
-                "--server-pid" => options with { ServerPid = Positive(name, value) },
-                _ => throw new ArgumentException($"unknown option {name}"),
-            };
+            TargetOption, ApiOption, PeersOption, StreamsPerConnectionOption, HeartbeatOption, JobsPerSecondOption, DurationOption, RampPerSecondOption, ServerPidOption,
+        };
+        var parsed = command.Parse(args);
+        if (parsed.Errors.Count > 0 || parsed.Action is not null)
+        {
+            options = null;
+            exitCode = parsed.Invoke();
+            return false;
         }
 
-        return options;
+        options = new LoadOptions(
+            parsed.GetValue(TargetOption)!,
+            parsed.GetValue(ApiOption)!,
+            parsed.GetValue(PeersOption),
+            parsed.GetValue(StreamsPerConnectionOption),
+            TimeSpan.FromSeconds(parsed.GetValue(HeartbeatOption)),
+            parsed.GetValue(JobsPerSecondOption),
+            TimeSpan.FromSeconds(parsed.GetValue(DurationOption)),
+            parsed.GetValue(RampPerSecondOption),
+            parsed.GetValue(ServerPidOption));
+        exitCode = 0;
+        return true;
     }
 
-    private static int Positive(string name, string value) =>
-        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var number) && number > 0
+    private static Option<int> Positive(string name, string description, int fallback) => new(name)
+    {
+        Description = description,
+        DefaultValueFactory = _ => fallback,
+        CustomParser = result => int.TryParse(result.Tokens.Single().Value, NumberStyles.None, CultureInfo.InvariantCulture, out var number) && number > 0
             ? number
-            : throw new ArgumentException($"{name} must be a positive whole number; got '{value}'");
+            : Refuse<int>(result, "a positive whole number"),
+    };
 
-    private static double Number(string name, string value) =>
-        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && number >= 0
+    private static Option<double> NotNegative(string name, string description, double fallback) => new(name)
+    {
+        Description = description,
+        DefaultValueFactory = _ => fallback,
+        CustomParser = result => double.TryParse(result.Tokens.Single().Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && number >= 0
             ? number
-            : throw new ArgumentException($"{name} must be a number ≥ 0; got '{value}'");
+            : Refuse<double>(result, "a number ≥ 0"),
+    };
+
+    private static T Refuse<T>(ArgumentResult result, string expected)
+    {
+        result.AddError($"must be {expected}; got '{result.Tokens.Single().Value}'");
+        return default!;
+    }
 }

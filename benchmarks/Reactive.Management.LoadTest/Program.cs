@@ -10,16 +10,9 @@ using Reactive.Management.Crypto;
 using Reactive.Management.LoadTest;
 using Reactive.Management.Protocol;
 
-LoadOptions options;
-try
+if (!LoadOptions.TryParse(args, out var options, out var exitCode))
 {
-    options = LoadOptions.Parse(args);
-}
-catch (ArgumentException exception)
-{
-    Console.Error.WriteLine(exception.Message);
-    Console.Error.WriteLine(LoadOptions.Usage);
-    return 2;
+    return exitCode;
 }
 
 using var stop = new CancellationTokenSource();

@@ -1,51 +1,94 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 
 namespace DemoPeer;
 
-/// <summary>The demo peer's command line.</summary>
+/// <summary>The demo peer's command line (System.CommandLine: <c>--help</c> lists it).</summary>
 internal sealed record DemoSettings(Uri Management, Uri Api, string? KeyFile, string Name, TimeSpan? DemoJobAfter, TimeSpan Duration)
 {
-    public const string Usage =
-        """
-        usage: DemoPeer [--management URL] [--api URL] [--key-file PATH] [--name NAME]
-                        [--demo-job-after SECONDS] [--duration SECONDS]
-          --management      gRPC address of the management server (default http://127.0.0.1:33073)
-          --api             HTTP API address (default http://127.0.0.1:33071)
-          --key-file        WireGuard private key file; created if missing (default: a new key each run)
-          --name            peer name to register (default demo-peer)
-          --demo-job-after  after this many seconds, ask the server for a debug bundle from this peer
-          --duration        stop after this many seconds (default 0: run until Ctrl+C)
-        """;
-
-    public static DemoSettings Parse(string[] args)
+    private static readonly Option<Uri> ManagementOption = new("--management")
     {
-        var settings = new DemoSettings(new Uri("http://127.0.0.1:33073"), new Uri("http://127.0.0.1:33071"), null, "demo-peer", null, TimeSpan.Zero);
-        for (var i = 0; i < args.Length; i++)
+        Description = "gRPC address of the management server",
+        DefaultValueFactory = _ => new Uri("http://127.0.0.1:33073"),
+        CustomParser = HttpUrl,
+    };
+
+    private static readonly Option<Uri> ApiOption = new("--api")
+    {
+        Description = "HTTP API address",
+        DefaultValueFactory = _ => new Uri("http://127.0.0.1:33071"),
+        CustomParser = HttpUrl,
+    };
+
+    private static readonly Option<string?> KeyFileOption = new("--key-file") { Description = "WireGuard private key file; created if missing (default: a new key each run)" };
+
+    private static readonly Option<string> NameOption = new("--name") { Description = "peer name to register", DefaultValueFactory = _ => "demo-peer" };
+
+    private static readonly Option<TimeSpan?> DemoJobAfterOption = new("--demo-job-after")
+    {
+        Description = "after this many seconds, ask the server for a debug bundle from this peer",
+        CustomParser = result => Seconds(result),
+    };
+
+    private static readonly Option<TimeSpan?> DurationOption = new("--duration")
+    {
+        Description = "stop after this many seconds (0: run until Ctrl+C)",
+        DefaultValueFactory = _ => TimeSpan.Zero,
+        CustomParser = result => Seconds(result),
+    };
+
+    /// <summary>
+    /// Reads the command line. On <c>--help</c>, <c>--version</c> or a bad value, System.CommandLine has printed what
+    /// to print and <paramref name="exitCode"/> is the code to exit with.
+    /// </summary>
+    public static bool TryParse(string[] args, [NotNullWhen(true)] out DemoSettings? settings, out int exitCode)
+    {
+        var command = new RootCommand("A demo peer for Reactive.Management: registers, keeps a Job stream, answers jobs.")
         {
-            var name = args[i];
-            var value = i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{name} needs a value.");
-            settings = name switch
-            {
-                "--management" => settings with { Management = ParseUri(name, value) },
-                "--api" => settings with { Api = ParseUri(name, value) },
-                "--key-file" => settings with { KeyFile = value },
-                "--name" => settings with { Name = value },
-                "--demo-job-after" => settings with { DemoJobAfter = ParseSeconds(name, value) },
-                "--duration" => settings with { Duration = ParseSeconds(name, value) },
-                _ => throw new ArgumentException($"Unknown option {name}."),
-            };
+            ManagementOption, ApiOption, KeyFileOption, NameOption, DemoJobAfterOption, DurationOption,
+        };
+        var parsed = command.Parse(args);
+        if (parsed.Errors.Count > 0 || parsed.Action is not null)
+        {
+            settings = null;
+            exitCode = parsed.Invoke();
+            return false;
         }
 
-        return settings;
+        settings = new DemoSettings(
+            parsed.GetValue(ManagementOption)!,
+            parsed.GetValue(ApiOption)!,
+            parsed.GetValue(KeyFileOption),
+            parsed.GetValue(NameOption)!,
+            parsed.GetValue(DemoJobAfterOption),
+            parsed.GetValue(DurationOption) ?? TimeSpan.Zero);
+        exitCode = 0;
+        return true;
     }
 
-    private static Uri ParseUri(string name, string value) =>
-        Uri.TryCreate(value, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps)
-            ? uri
-            : throw new ArgumentException($"{name} must be an http:// or https:// URL; got '{value}'.");
+    private static Uri HttpUrl(ArgumentResult result)
+    {
+        var value = result.Tokens.Single().Value;
+        if (Uri.TryCreate(value, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps))
+        {
+            return uri;
+        }
 
-    private static TimeSpan ParseSeconds(string name, string value) =>
-        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && seconds >= 0
-            ? TimeSpan.FromSeconds(seconds)
-            : throw new ArgumentException($"{name} must be a number of seconds ≥ 0; got '{value}'.");
+        result.AddError($"must be an http:// or https:// URL; got '{value}'");
+        return null!;
+    }
+
+    private static TimeSpan? Seconds(ArgumentResult result)
+    {
+        var value = result.Tokens.Single().Value;
+        if (double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && seconds >= 0)
+        {
+            return TimeSpan.FromSeconds(seconds);
+        }
+
+        result.AddError($"must be a number of seconds ≥ 0; got '{value}'");
+        return null;
+    }
 }

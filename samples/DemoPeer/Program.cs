@@ -9,16 +9,9 @@ using Reactive.Management.Client;
 using Reactive.Management.Crypto;
 using Reactive.Management.Protocol;
 
-DemoSettings settings;
-try
+if (!DemoSettings.TryParse(args, out var settings, out var exitCode))
 {
-    settings = DemoSettings.Parse(args);
-}
-catch (ArgumentException exception)
-{
-    Console.Error.WriteLine(exception.Message);
-    Console.Error.WriteLine(DemoSettings.Usage);
-    return 2;
+    return exitCode;
 }
 
 using var stop = new CancellationTokenSource();
