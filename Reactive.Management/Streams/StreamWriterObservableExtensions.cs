@@ -14,8 +14,8 @@ public static class StreamWriterObservableExtensions
     /// <param name="writer">The gRPC stream; it allows one pending write and none after the call ended.</param>
     /// <param name="cancellationToken">The call's end: no write starts after it is cancelled.</param>
     /// <remarks>
-    /// The writes are <c>Select(FromAsync(write)).Concat()</c>: while a write is pending, later items wait
-    /// in order. When <paramref name="cancellationToken"/> is cancelled the source is unsubscribed, the
+    /// The writes go through a queue owned by the subscription: while a write is pending, later items wait in order,
+    /// and the next write starts only when it has completed. When <paramref name="cancellationToken"/> is cancelled the source is unsubscribed, the
     /// write in flight is cancelled and awaited, waiting items are dropped, and the result ends with an
     /// <see cref="OperationCanceledException"/> after that last write has finished. A failed write ends the
     /// result with the write's exception; the result completes after the last write when the source
