@@ -15,6 +15,9 @@ internal sealed class SqliteDatabase : IDisposable
     private readonly SemaphoreSlim _writeGate = new(1, 1);
     private string? _lastWriteFailure;
 
+    /// <summary>SQLITE_CONSTRAINT: a write refused by the schema (unique id or key), not by the database.</summary>
+    internal const int SqliteConstraint = 19;
+
     /// <summary>Opens (or creates) the database file at <paramref name="path"/> and its schema.</summary>
     /// <exception cref="InvalidOperationException">The file cannot be opened as a database (the message names it).</exception>
     public SqliteDatabase(string path)
@@ -77,8 +80,9 @@ internal sealed class SqliteDatabase : IDisposable
             Volatile.Write(ref _lastWriteFailure, null);
             return result;
         }
-        catch (SqliteException exception)
+        catch (SqliteException exception) when (exception.SqliteErrorCode != SqliteConstraint)
         {
+            // A constraint (a duplicate id, say) is the caller's conflict, not a database that cannot write.
             Volatile.Write(ref _lastWriteFailure, exception.Message);
             throw;
         }

@@ -29,9 +29,9 @@ internal sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
                 },
                 cancellationToken).ConfigureAwait(false);
         }
-        catch (SqliteException exception) when (exception.SqliteErrorCode == 19)
+        catch (SqliteException exception) when (exception.SqliteErrorCode == SqliteDatabase.SqliteConstraint)
         {
-            // SQLITE_CONSTRAINT: the id (or the peer's idempotency key) is taken; every store says so the same way.
+            // The id (or the peer's idempotency key) is taken; every store says so the same way.
             throw new InvalidOperationException($"A job with the id {job.Id} (or the idempotency key of peer {job.PeerId}) exists already.", exception);
         }
     }
