@@ -75,7 +75,7 @@ public sealed class HostProcessTests : IDisposable
         await using (var first = HostProcess.Start(_folder, settings))
         {
             await first.WaitUntilListeningAsync();
-            peerId = await RegisterAsync(first, peer);
+            peerId = await first.Api.RegisterPeerAsync(peer, "killed-host-peer");
             await using var stream = await JobStreamConnection.OpenAsync(first.NewClient(), peer);
             // The peer answers every other job it gets; the rest stay sent.
             var received = 0;
@@ -120,14 +120,6 @@ public sealed class HostProcessTests : IDisposable
     {
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         Directory.Delete(_folder, recursive: true);
-    }
-
-    private static async Task<string> RegisterAsync(HostProcess host, WireGuardKeyPair peer)
-    {
-        using var response = await host.Api.PostAsJsonAsync("/api/peers", new { wg_pub_key = peer.PublicKey.ToString(), name = "killed-host-peer" });
-        response.EnsureSuccessStatusCode();
-        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        return body.RootElement.GetProperty("id").GetString()!;
     }
 
     private static async Task<Guid> CreateJobAsync(HostProcess host, string peerId)

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Reactive.Management.Tests.TestSupport;
 
 namespace Reactive.Management.Tests.Proxies;
 
@@ -57,7 +58,7 @@ internal sealed class ReverseProxy : IAsyncDisposable
         }
 
         var folder = Directory.CreateTempSubdirectory($"reactive-management-{kind.Binary()}-").FullName;
-        var port = FreePort();
+        var port = LoopbackPorts.Free();
         template ??= kind.Template();
         var text = await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "Proxies", "Templates", template));
         var config = Path.Combine(folder, template.Replace(".template", "", StringComparison.Ordinal));
@@ -178,12 +179,5 @@ internal sealed class ReverseProxy : IAsyncDisposable
         {
             return false;
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

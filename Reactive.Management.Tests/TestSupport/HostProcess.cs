@@ -1,7 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Reflection;
 using Grpc.Net.Client;
 using Reactive.Management.Protocol;
@@ -48,7 +46,7 @@ internal sealed class HostProcess : IAsyncDisposable
     /// </summary>
     public static HostProcess Start(string folder, params string[] settings)
     {
-        var (grpcPort, apiPort) = (FreePort(), FreePort());
+        var (grpcPort, apiPort) = (LoopbackPorts.Free(), LoopbackPorts.Free());
         var start = new ProcessStartInfo("dotnet")
         {
             // The content root is the build output, where appsettings.json is.
@@ -140,12 +138,5 @@ internal sealed class HostProcess : IAsyncDisposable
         {
             _listening.TrySetResult();
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -1,6 +1,4 @@
 using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -147,13 +145,7 @@ internal sealed class ManagementServer : IAsyncDisposable
         await Service<IPeerRegistry>().FindByIdAsync(peerId) ?? throw new InvalidOperationException($"No peer {peerId}.");
 
     /// <summary>Registers the peer through the HTTP API and returns its id.</summary>
-    public async Task<string> RegisterAsync(WireGuardKeyPair peer, string name = "test-peer")
-    {
-        using var response = await Api.PostAsJsonAsync("/api/peers", new { wg_pub_key = peer.PublicKey.ToString(), name });
-        response.EnsureSuccessStatusCode();
-        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        return body.RootElement.GetProperty("id").GetString()!;
-    }
+    public Task<string> RegisterAsync(WireGuardKeyPair peer, string name = "test-peer") => Api.RegisterPeerAsync(peer, name);
 
     /// <summary>Stops the host (once; a test may stop it early and dispose it again at the end).</summary>
     public async ValueTask DisposeAsync()

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Npgsql;
 
 namespace Reactive.Management.Tests.TestSupport;
@@ -50,7 +48,7 @@ internal static class PostgresCluster
         var bin = Binaries ?? throw new InvalidOperationException("PostgreSQL is not installed: run 'bash .ci/install-postgres.sh' (Debian package postgresql), or set REACTIVE_MANAGEMENT_POSTGRES.");
         var folder = Directory.CreateTempSubdirectory("reactive-management-postgres-").FullName;
         var data = Path.Combine(folder, "data");
-        var port = FreePort();
+        var port = LoopbackPorts.Free();
         // PostgreSQL refuses to run as root: as root (CI), the cluster belongs to the 'postgres' user the package made.
         var asRoot = Environment.UserName == "root";
         if (asRoot)
@@ -74,13 +72,6 @@ internal static class PostgresCluster
             }
         };
         return $"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Maximum Pool Size=50";
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static void RunAs(bool asRoot, string program, params string[] arguments)

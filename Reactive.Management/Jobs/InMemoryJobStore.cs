@@ -21,10 +21,7 @@ public sealed class InMemoryJobStore : IJobStore
                 throw new InvalidOperationException($"Peer {job.PeerId} has a job with the idempotency key '{job.IdempotencyKey}' already.");
             }
 
-            if (!_jobs.TryAdd(job.Id, (++_sequence, job)))
-            {
-                throw new InvalidOperationException($"A job with the id {job.Id} exists already.");
-            }
+            Insert(job);
         }
 
         return ValueTask.CompletedTask;
@@ -42,12 +39,17 @@ public sealed class InMemoryJobStore : IJobStore
                 return ValueTask.FromResult(earlier);
             }
 
-            if (!_jobs.TryAdd(job.Id, (++_sequence, job)))
-            {
-                throw new InvalidOperationException($"A job with the id {job.Id} exists already.");
-            }
-
+            Insert(job);
             return ValueTask.FromResult(job);
+        }
+    }
+
+    // Under _gate.
+    private void Insert(Job job)
+    {
+        if (!_jobs.TryAdd(job.Id, (++_sequence, job)))
+        {
+            throw new InvalidOperationException($"A job with the id {job.Id} exists already.");
         }
     }
 

@@ -15,7 +15,7 @@ internal sealed class JobHub
     /// <summary>Whether the peer has a live Job stream.</summary>
     public bool IsConnected(WireGuardPublicKey peer) => _outboxes.ContainsKey(peer);
 
-    /// <summary>Creates a outbox for a new stream of <paramref name="peer"/>, not yet registered.</summary>
+    /// <summary>Creates an outbox for a new stream of <paramref name="peer"/>, not yet registered.</summary>
     /// <param name="peer">The peer whose stream it is.</param>
     /// <param name="capacity">How many published jobs may wait for their write at once (see <see cref="PeerOutbox.Capacity"/>).</param>
     public PeerOutbox CreateOutbox(WireGuardPublicKey peer, int capacity = PeerOutbox.DefaultCapacity) =>

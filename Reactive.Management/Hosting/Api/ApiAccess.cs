@@ -17,7 +17,6 @@ namespace Reactive.Management.Hosting.Api;
 internal sealed class ApiAccess
 {
     /// <summary>The shortest token accepted in configuration.</summary>
-    public const int MinTokenLength = ManagementOptions.ApiTokenMinLength;
 
     private readonly ILogger<ApiAccess> _logger;
     private readonly IServer? _server;
