@@ -40,7 +40,7 @@ public sealed class StorageFailureTests
         {
             Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
             Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
-            Assert.Contains("nothing was changed", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            Assert.Contains("Retry once it is healthy", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         }
 
         Assert.Equal(HttpStatusCode.OK, read.StatusCode);
@@ -60,6 +60,30 @@ public sealed class StorageFailureTests
         readOnly.Dispose();
         SqliteConnection.ClearAllPools();
         Directory.Delete(folder, recursive: true);
+    }
+
+    /// <summary>A write the schema refuses (a duplicate id) is the caller's conflict: the database stays healthy.</summary>
+    [Fact]
+    public async Task A_constraint_violation_does_not_make_the_database_unhealthy()
+    {
+        var folder = Directory.CreateTempSubdirectory("reactive-management-constraint-").FullName;
+        try
+        {
+            using var database = new Reactive.Management.Storage.SqliteDatabase(Path.Combine(folder, "management.db"));
+            var store = new Reactive.Management.Storage.SqliteJobStore(database);
+            using var peer = WireGuardKeyPair.Generate();
+            var job = new Reactive.Management.Jobs.Job(Guid.NewGuid(), "peer", peer.PublicKey, new Reactive.Management.Protocol.BundleParameters(), Reactive.Management.Jobs.JobState.Pending, DateTimeOffset.UnixEpoch);
+            await store.AddAsync(job);
+
+            await Assert.ThrowsAsync<InvalidOperationException>(() => store.AddAsync(job).AsTask());
+
+            Assert.Null(await database.WriteProblemAsync());
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            Directory.Delete(folder, recursive: true);
+        }
     }
 
     /// <summary>

@@ -82,7 +82,7 @@ internal static class ManagementApi
             return Results.Problem(
                 statusCode: StatusCodes.Status503ServiceUnavailable,
                 title: "Store unavailable",
-                detail: "The job store could not complete the request; nothing was changed. /healthz says why (the server log too, event 700); retry once it is healthy.");
+                detail: "The job store could not complete the request. /healthz says why (the server log too, event 700). Retry once it is healthy; send a job's Idempotency-Key again so that a job stored before the failure is not created twice.");
         }
     }
 
