@@ -13,6 +13,7 @@ public sealed partial class ArchitectureTests
     private static readonly Dictionary<string, string[]> Allowed = new()
     {
         ["Protocol"] = [],
+        ["Scheduling"] = [],
         ["Diagnostics"] = [],
         ["Crypto"] = ["Protocol"],
         ["Streams"] = ["Crypto", "Protocol"],
@@ -21,7 +22,7 @@ public sealed partial class ArchitectureTests
         ["Jobs"] = ["Peers", "Crypto", "Protocol", "Diagnostics"],
         ["Storage"] = ["Jobs", "Peers", "Crypto", "Protocol"],
         ["Replicas"] = ["Jobs", "Storage", "Crypto", "Diagnostics"],
-        ["Hosting"] = ["Replicas", "Storage", "Jobs", "Peers", "Streams", "Crypto", "Protocol", "Diagnostics"],
+        ["Hosting"] = ["Replicas", "Storage", "Jobs", "Peers", "Streams", "Scheduling", "Crypto", "Protocol", "Diagnostics"],
     };
 
     [Fact]

@@ -51,6 +51,27 @@ public class HostingTests
         Assert.Contains($"Management:{setting}", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("HeartbeatScheduler", "timer")]
+    [InlineData("HeartbeatJitter", "1")]
+    [InlineData("HeartbeatJitter", "-0.1")]
+    public async Task Bad_heartbeat_timing_settings_stop_the_start(string setting, string value)
+    {
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => ManagementServer.StartAsync(options =>
+        {
+            if (setting == "HeartbeatScheduler")
+            {
+                options.HeartbeatScheduler = value;
+            }
+            else
+            {
+                options.HeartbeatJitter = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }));
+
+        Assert.Contains($"Management:{setting}", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task An_empty_key_path_stops_the_start()
     {

@@ -161,6 +161,77 @@ public class HeartbeatObservableExtensionsTests : ReactiveTest
     }
 
     /// <summary>A heartbeat factory whose every timer is a cold observable the test can inspect afterwards.</summary>
+    [Fact]
+    public void With_a_shorter_first_interval_the_first_heartbeat_comes_early_the_rest_keep_its_phase_and_a_job_resets_to_a_full_interval()
+    {
+        var scheduler = new TestScheduler();
+        var jobs = scheduler.CreateHotObservable(OnNext(Seconds(100), "job"));
+
+        var results = scheduler.Run(() => jobs.WithHeartbeat(Interval, () => "hb", scheduler, TimeSpan.FromSeconds(12)), disposeAtSeconds: 140);
+
+        results.Messages.AssertEqual(
+            OnNext(Seconds(12), "hb"),
+            OnNext(Seconds(42), "hb"),
+            OnNext(Seconds(72), "hb"),
+            OnNext(Seconds(100), "job"),
+            OnNext(Seconds(130), "hb"));
+        jobs.Subscriptions.AssertEqual(Subscribe(0, Seconds(140)));
+    }
+
+    [Fact]
+    public void Each_subscription_starts_early_once_even_when_the_sequence_is_subscribed_again()
+    {
+        var scheduler = new TestScheduler();
+        var jobs = scheduler.CreateHotObservable(OnNext(Seconds(5), "job"));
+        var stream = jobs.WithHeartbeat(Interval, () => "hb", scheduler, TimeSpan.FromSeconds(20));
+
+        var first = scheduler.Run(() => stream, disposeAtSeconds: 60);
+        var second = scheduler.Run(() => stream, disposeAtSeconds: 90);
+
+        first.Messages.AssertEqual(OnNext(Seconds(5), "job"), OnNext(Seconds(35), "hb"));
+        second.Messages.AssertEqual(OnNext(Seconds(80), "hb"));
+    }
+
+    [Fact]
+    public void Jitter_spreads_the_heartbeats_of_a_mass_reconnect_and_the_spread_lasts()
+    {
+        // 200 streams open in the same instant (a proxy restart). Without jitter every heartbeat of every stream falls
+        // on the same instant, interval after interval; with jitter 0.5 the first ones spread over the interval's last
+        // half and every later one keeps its stream's phase.
+        static SortedDictionary<long, int> BeatsPerInstant(double jitter)
+        {
+            var scheduler = new TestScheduler();
+            var random = new Random(20261127);
+            var beats = new SortedDictionary<long, int>();
+            var streams = Enumerable.Range(0, 200).Select(_ =>
+            {
+                var first = Interval * (1 - jitter * random.NextDouble());
+                return Observable.Never<string>().WithHeartbeat(Interval, () => "hb", scheduler, first)
+                    .Subscribe(_ => beats[scheduler.Clock] = beats.GetValueOrDefault(scheduler.Clock) + 1);
+            }).ToList();
+            scheduler.AdvanceTo(Seconds(10 * 30));
+            streams.ForEach(stream => stream.Dispose());
+            return beats;
+        }
+
+        var withoutJitter = BeatsPerInstant(0);
+        var withJitter = BeatsPerInstant(0.5);
+
+        Assert.Equal(Enumerable.Range(1, 10).Select(n => Seconds(30 * n)), withoutJitter.Keys);
+        Assert.All(withoutJitter.Values, count => Assert.Equal(200, count));
+        Assert.Equal(2000, withJitter.Values.Sum());
+        Assert.True(withJitter.Values.Max() <= 10, $"at most one beat per stream per instant over 10 intervals; got {withJitter.Values.Max()}");
+        var lastInterval = withJitter.Keys.Where(at => at > Seconds(9 * 30)).ToList();
+        Assert.True(lastInterval.Count >= 190, $"in the 10th interval the streams still beat at {lastInterval.Count} distinct instants");
+        Assert.InRange(TimeSpan.FromTicks(lastInterval.Max() - lastInterval.Min()), TimeSpan.FromSeconds(14), TimeSpan.FromSeconds(15));
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(31)]
+    public void A_first_interval_outside_zero_to_the_interval_is_refused(int seconds) =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => Observable.Never<string>().WithHeartbeat(Interval, () => "hb", new TestScheduler(), TimeSpan.FromSeconds(seconds)));
+
     private static Func<IObservable<string>> RecordedTimer(TestScheduler scheduler, List<ITestableObservable<string>> timers, params double[] beatsAtSeconds) => () =>
     {
         var timer = scheduler.CreateColdObservable([.. beatsAtSeconds.Select(at => OnNext(Seconds(at), "hb"))]);

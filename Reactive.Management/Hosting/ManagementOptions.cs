@@ -36,6 +36,23 @@ public sealed class ManagementOptions
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
+    /// What times heartbeats, job deadlines, hello deadlines and stuck writes: <c>wheel</c> (default; one timer wheel
+    /// for the whole host, 10 ms resolution: an action runs up to 10 ms after its due time, never before; see
+    /// <see cref="Scheduling.TimerWheelScheduler"/>) or <c>default</c> (Rx's <c>DefaultScheduler</c>: a runtime timer
+    /// per stream, made anew on every job). An application that calls <c>UseScheduler</c> times everything on its own.
+    /// </summary>
+    public string HeartbeatScheduler { get; set; } = HeartbeatSchedulers.Wheel;
+
+    /// <summary>
+    /// Spreads heartbeats over time: each stream's first heartbeat comes a random fraction (up to this one) of
+    /// <see cref="HeartbeatInterval"/> early, so peers that reconnect together after a proxy or host restart do not
+    /// all beat in the same instant ever after. Later heartbeats keep the interval. Default 0 (none); from 0 up to,
+    /// not including, 1.
+    /// </summary>
+    [Range(0.0, 1.0, MaximumIsExclusive = true)]
+    public double HeartbeatJitter { get; set; }
+
+    /// <summary>
     /// The server's WireGuard private key file (base64, like <c>wg genkey</c>). Created with mode 0600 on
     /// first start when missing. Default <c>management.key</c>, relative to the working directory.
     /// </summary>
@@ -165,6 +182,16 @@ public sealed class ManagementOptions
     /// </summary>
     [Required]
     public string ReplicaName { get; set; } = Environment.MachineName;
+
+    /// <summary>The accepted values of <see cref="HeartbeatScheduler"/>.</summary>
+    public static class HeartbeatSchedulers
+    {
+        /// <summary>One timer wheel for the host (<see cref="Scheduling.TimerWheelScheduler"/>).</summary>
+        public const string Wheel = "wheel";
+
+        /// <summary>Rx's <c>DefaultScheduler</c>: runtime timers.</summary>
+        public const string Default = "default";
+    }
 
     /// <summary>The accepted values of <see cref="Store"/>.</summary>
     public static class StoreKinds

@@ -49,7 +49,10 @@ public sealed class ReactiveManagementBuilder
         return this;
     }
 
-    /// <summary>Times heartbeats and stamps jobs on <paramref name="scheduler"/> (a <c>TestScheduler</c> in tests).</summary>
+    /// <summary>
+    /// Times heartbeats and deadlines and stamps jobs on <paramref name="scheduler"/> (a <c>TestScheduler</c> in tests),
+    /// in place of the timer wheel that <c>Management:HeartbeatScheduler</c> chooses.
+    /// </summary>
     public ReactiveManagementBuilder UseScheduler(IScheduler scheduler)
     {
         ArgumentNullException.ThrowIfNull(scheduler);

@@ -10,6 +10,7 @@ using Reactive.Management.Hosting.Internal;
 using Reactive.Management.Jobs;
 using Reactive.Management.Peers;
 using Reactive.Management.Replicas;
+using Reactive.Management.Scheduling;
 using Reactive.Management.Storage;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -40,7 +41,12 @@ public static class ReactiveManagementServiceCollectionExtensions
         }
 
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ManagementOptions>, ManagementOptionsValidator>());
-        services.TryAddSingleton(new ManagementScheduler(DefaultScheduler.Instance));
+        services.TryAddSingleton(sp => new ManagementScheduler(
+            DefaultScheduler.Instance,
+            Options(sp).HeartbeatScheduler == ManagementOptions.HeartbeatSchedulers.Wheel
+                ? sp.GetRequiredService<TimerWheelScheduler>()
+                : DefaultScheduler.Instance));
+        services.TryAddSingleton(_ => new TimerWheelScheduler());
         services.TryAddSingleton(sp => new SqliteDatabase(Options(sp).SqlitePath));
         services.TryAddSingleton(sp => new PostgresDatabase(Options(sp).PostgresConnectionString!));
         services.TryAddSingleton(sp => new PostgresJobStore(sp.GetRequiredService<PostgresDatabase>()));
@@ -76,7 +82,8 @@ public static class ReactiveManagementServiceCollectionExtensions
             Options(sp).JobTimeouts,
             sp.GetRequiredService<ILogger<JobBoard>>(),
             sp.GetRequiredService<ManagementMetrics>(),
-            sp.GetRequiredService<IJobSignals>()));
+            sp.GetRequiredService<IJobSignals>(),
+            sp.GetRequiredService<ManagementScheduler>().Timers));
         services.TryAddSingleton<ManagementMetrics>();
         services.TryAddSingleton(sp => ServerIdentity.LoadOrCreate(
             Options(sp).ServerKeyPath,

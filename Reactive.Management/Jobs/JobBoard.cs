@@ -50,7 +50,8 @@ public sealed class JobBoard : IDisposable
         JobTimeouts? timeouts = null,
         ILogger<JobBoard>? logger = null,
         ManagementMetrics? metrics = null,
-        IJobSignals? signals = null)
+        IJobSignals? signals = null,
+        IScheduler? timers = null)
     {
         _store = store ?? throw new ArgumentNullException(nameof(store));
         _hub = hub ?? throw new ArgumentNullException(nameof(hub));
@@ -59,7 +60,7 @@ public sealed class JobBoard : IDisposable
         _metrics = metrics;
         _signals = signals;
         _changesSynchronized = Subject.Synchronize(_changes);
-        _deadlines = new JobDeadlines(store, scheduler, timeouts ?? JobTimeouts.Default, _logger, Finish);
+        _deadlines = new JobDeadlines(store, timers ?? scheduler, timeouts ?? JobTimeouts.Default, _logger, Finish);
     }
 
     /// <summary>Every new state of every job, as this process makes it (hot).</summary>

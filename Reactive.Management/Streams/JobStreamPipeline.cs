@@ -44,6 +44,10 @@ public static class JobStreamPipeline
     /// Extra operators on the plaintext requests, heartbeats included (<see cref="JobMessages.IsHeartbeat"/>
     /// tells them apart); null for none.
     /// </param>
+    /// <param name="firstHeartbeatAfter">
+    /// Silence before the stream's first heartbeat (a jittered start, at most <paramref name="heartbeatInterval"/>);
+    /// null for one interval.
+    /// </param>
     /// <remarks>
     /// <code>
     /// jobs.WithHeartbeat(heartbeatInterval, CreateHeartbeat, scheduler)   // Merge + Interval, Switch-reset per job
@@ -59,9 +63,12 @@ public static class JobStreamPipeline
         SealedChannel channel,
         TimeSpan heartbeatInterval,
         IScheduler scheduler,
-        Func<IObservable<JobRequest>, IObservable<JobRequest>>? extend = null)
+        Func<IObservable<JobRequest>, IObservable<JobRequest>>? extend = null,
+        TimeSpan? firstHeartbeatAfter = null)
     {
-        var requests = jobs.WithHeartbeat(heartbeatInterval, JobMessages.CreateHeartbeat, scheduler);
+        var requests = firstHeartbeatAfter is { } first
+            ? jobs.WithHeartbeat(heartbeatInterval, JobMessages.CreateHeartbeat, scheduler, first)
+            : jobs.WithHeartbeat(heartbeatInterval, JobMessages.CreateHeartbeat, scheduler);
         return (extend?.Invoke(requests) ?? requests).Seal(channel);
     }
 
@@ -78,6 +85,7 @@ public static class JobStreamPipeline
     /// <param name="stuckWriteTimeout">How long one write may stay pending (see <see cref="WritePolicy"/>).</param>
     /// <param name="callEnded">The call's end: no write starts after it.</param>
     /// <param name="heartbeatSkipped">Called for each heartbeat skipped while a write was pending; null for none.</param>
+    /// <param name="firstHeartbeatAfter">Silence before the first heartbeat (see <see cref="Outgoing"/>); null for one interval.</param>
     /// <returns>Each message once written, in order; it ends as <c>WriteTo</c> does.</returns>
     /// <remarks>
     /// <code>
@@ -96,7 +104,8 @@ public static class JobStreamPipeline
         Grpc.Core.IAsyncStreamWriter<EncryptedMessage> writer,
         TimeSpan stuckWriteTimeout,
         CancellationToken callEnded,
-        Action? heartbeatSkipped = null) =>
-        Outgoing(jobs, channel, heartbeatInterval, scheduler, extend)
+        Action? heartbeatSkipped = null,
+        TimeSpan? firstHeartbeatAfter = null) =>
+        Outgoing(jobs, channel, heartbeatInterval, scheduler, extend, firstHeartbeatAfter)
             .WriteTo(writer, WritePolicy(stuckWriteTimeout, scheduler, heartbeatSkipped), callEnded);
 }

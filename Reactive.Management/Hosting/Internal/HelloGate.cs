@@ -21,7 +21,7 @@ namespace Reactive.Management.Hosting.Internal;
 /// <para>A stream awaiting its hello counts against <see cref="ManagementOptions.MaxStreamsAwaitingHello"/> (host) and
 /// <see cref="ManagementOptions.MaxStreamsAwaitingHelloPerConnection"/>; beyond either it is refused with
 /// <c>ResourceExhausted</c> at once. The hello must arrive within <see cref="ManagementOptions.HelloTimeout"/>
-/// (timed on the management scheduler), else <c>DeadlineExceeded</c>. A hello whose gRPC length prefix announces more
+/// (timed on the management timers: the wheel by default), else <c>DeadlineExceeded</c>. A hello whose gRPC length prefix announces more
 /// than <see cref="MaxHelloBytes"/> is refused with <c>ResourceExhausted</c> as soon as the prefix is read, instead of
 /// being buffered up to <c>MaxMessageSize</c>.</para>
 /// <para>The gate reads the request body without consuming it: the handler reads the same bytes.</para>
@@ -63,7 +63,7 @@ internal sealed class HelloGate(
         var connection = context.Connection.Id;
         // The deadline is armed before the stream counts as waiting: whoever sees it counted can rely on its deadline.
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-        using var timer = scheduler.Scheduler.Schedule(settings.HelloTimeout, () => Cancel(deadline));
+        using var timer = scheduler.Timers.Schedule(settings.HelloTimeout, () => Cancel(deadline));
         if (!TryEnter(connection, settings))
         {
             Refuse(context, StatusCode.ResourceExhausted,

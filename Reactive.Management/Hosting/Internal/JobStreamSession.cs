@@ -92,16 +92,22 @@ internal sealed class JobStreamSession(
                 _outbox.Jobs,
                 channel,
                 settings.HeartbeatInterval,
-                services.Scheduler.Scheduler,
+                services.Scheduler.Timers,
                 plain => services.Operators.Aggregate(plain, (current, op) => op.Compose(current, context)),
                 new AbortingStreamWriter<EncryptedMessage>(responses, call.GetHttpContext()),
                 settings.StuckWriteTimeout,
                 _end.Token,
-                services.Metrics.HeartbeatSkipped)
+                services.Metrics.HeartbeatSkipped,
+                FirstHeartbeatAfter())
             .Do(Written)
             .LastOrDefaultAsync()
             .ToTask();
     }
+
+    /// <summary>One interval, or with <c>HeartbeatJitter</c> a random fraction of it less (drawn per stream).</summary>
+    private TimeSpan? FirstHeartbeatAfter() => settings.HeartbeatJitter > 0
+        ? settings.HeartbeatInterval * (1 - settings.HeartbeatJitter * Random.Shared.NextDouble())
+        : null;
 
     /// <summary>How the stream ended, as its status: returns for OK, throws the <see cref="RpcException"/> otherwise.</summary>
     private async Task EndAsync(Task sending, Task delivering, Task<RpcException?> receiving)

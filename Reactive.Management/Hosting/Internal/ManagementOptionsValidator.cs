@@ -24,6 +24,11 @@ internal sealed class ManagementOptionsValidator : IValidateOptions<ManagementOp
             failures.AddRange(outOfRange.Select(failure => $"{ManagementOptions.SectionName}:{failure}"));
         }
 
+        if (options.HeartbeatScheduler is not (ManagementOptions.HeartbeatSchedulers.Wheel or ManagementOptions.HeartbeatSchedulers.Default))
+        {
+            failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.HeartbeatScheduler)} must be '{ManagementOptions.HeartbeatSchedulers.Wheel}' or '{ManagementOptions.HeartbeatSchedulers.Default}'; got '{options.HeartbeatScheduler}'.");
+        }
+
         if (options.Store is not (ManagementOptions.StoreKinds.Sqlite or ManagementOptions.StoreKinds.Memory or ManagementOptions.StoreKinds.Postgres))
         {
             failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.Store)} must be '{ManagementOptions.StoreKinds.Sqlite}', '{ManagementOptions.StoreKinds.Postgres}' or '{ManagementOptions.StoreKinds.Memory}'; got '{options.Store}'.");
