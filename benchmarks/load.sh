@@ -1,52 +1,110 @@
 #!/usr/bin/env bash
-# Runs the load tool against a management host in its own process, both built in Release:
+# Runs the load tool against a server in its own process, both built in Release:
 #   bash benchmarks/load.sh --peers 10000 --heartbeat 1 --duration 60 [--jobs-per-second 1000] [--store memory]
+#   bash benchmarks/load.sh --compare --peers 10000 --heartbeat 1 --duration 30
+# Each peer holds its own HTTP/2 connection (the tool's --streams-per-connection, default 1), as real peers do.
 # Host settings for the run: heartbeat (--heartbeat, seconds), store (--store, default sqlite), unknown peers accepted,
-# no stream or job-rate limit in the way, logs at Warning. Every other option goes to the load tool (see its --help).
+# no stream or job-rate limit in the way, logs at Warning; --host-arg ARG passes one more (e.g.
+# --host-arg --Management:HeartbeatScheduler=default). Every other option goes to the load tool (see its --help).
+# --compare runs the same scenario against three servers, one after another, and prints one table with ratios:
+# a bare grpc-dotnet hold-only server, a hand-written port of NetBird PR #5185, and our host (benchmarks/Reactive.Management.Baselines).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 heartbeat=1
 store=sqlite
+peers=1000
+compare=false
+host_args=()
 tool_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --heartbeat) heartbeat="$2"; tool_args+=("$1" "$2"); shift 2 ;;
+    --peers) peers="$2"; tool_args+=("$1" "$2"); shift 2 ;;
     --store) store="$2"; shift 2 ;;
+    --host-arg) host_args+=("$2"); shift 2 ;;
+    --compare) compare=true; shift ;;
+    --jobs-per-second)
+      if [ "$compare" = true ] && [ "$2" != 0 ]; then echo "load: --compare measures heartbeats only (the baselines have no job API)" >&2; exit 2; fi
+      tool_args+=("$1" "$2"); shift 2 ;;
     *) tool_args+=("$1"); shift ;;
   esac
 done
 
+# One descriptor per connection on each side, plus the runtime's own: raise the open-files limit for both processes
+# (they inherit this shell's). Root may raise the hard limit; anyone may raise the soft one up to it.
+want=$(( peers + 10000 > 65536 ? peers + 10000 : 65536 ))
+if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$want" ]; then
+  ulimit -Hn "$want" 2>/dev/null || {
+    echo "load: cannot raise the hard open-files limit from $(ulimit -Hn) to $want (not root?); $peers peers may fail to connect." >&2
+    echo "load: raise it (ulimit -Hn $want as root, or LimitNOFILE/limits.conf) and run again." >&2
+  }
+fi
+ulimit -Sn "$(( want < $(ulimit -Hn) ? want : $(ulimit -Hn) ))" 2>/dev/null || true
+echo "load: open files limit $(ulimit -Sn) for the server and the tool"
+
 dotnet build ReactiveMgmt.sln -c Release --nologo -v quiet -clp:ErrorsOnly
 data="$(mktemp -d)"
-host_pid=""
-cleanup() {
-  if [ -n "$host_pid" ] && kill -0 "$host_pid" 2>/dev/null; then
-    kill -TERM "$host_pid"; wait "$host_pid" 2>/dev/null || true
+server_pid=""
+stop_server() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true
   fi
-  rm -rf "$data"
+  server_pid=""
 }
+cleanup() { stop_server; rm -rf "$data"; }
 trap cleanup EXIT
 
-interval=$(printf '%02d:%02d:%06.3f' 0 0 "$heartbeat")
-(cd samples/ManagementHost && exec dotnet bin/Release/net10.0/ManagementHost.dll \
-  --Logging:LogLevel:Default=Warning --Logging:LogLevel:Microsoft.Hosting.Lifetime=Information \
-  --Management:HeartbeatInterval="$interval" --Management:Store="$store" \
-  --Management:ServerKeyPath="$data/management.key" --Management:SqlitePath="$data/management.db" \
-  --Management:AcceptUnknownPeers=true --Management:MaxConcurrentStreams=1000000 \
-  --Management:MaxJobsPerSecond=1000000 --Management:JobCreationBurst=1000000) > "$data/host.log" 2>&1 &
-host_pid=$!
+# start_server ours|bare|port: starts it on the host sample's addresses and waits until it listens.
+start_server() {
+  local kind="$1" log="$data/$1.log"
+  case "$kind" in
+    ours)
+      local interval
+      interval=$(printf '%02d:%02d:%06.3f' 0 0 "$heartbeat")
+      rm -f "$data/management.db"*
+      (cd samples/ManagementHost && exec dotnet bin/Release/net10.0/ManagementHost.dll \
+        --Logging:LogLevel:Default=Warning --Logging:LogLevel:Microsoft.Hosting.Lifetime=Information \
+        --Management:HeartbeatInterval="$interval" --Management:Store="$store" \
+        --Management:ServerKeyPath="$data/management.key" --Management:SqlitePath="$data/management.db" \
+        --Management:AcceptUnknownPeers=true --Management:MaxConcurrentStreams=1000000 \
+        --Management:MaxJobsPerSecond=1000000 --Management:JobCreationBurst=1000000 "${host_args[@]}") > "$log" 2>&1 &
+      ;;
+    bare) dotnet benchmarks/Reactive.Management.Baselines/bin/Release/net10.0/Reactive.Management.Baselines.dll --mode hold > "$log" 2>&1 & ;;
+    port) dotnet benchmarks/Reactive.Management.Baselines/bin/Release/net10.0/Reactive.Management.Baselines.dll --mode ticker --heartbeat "$heartbeat" > "$log" 2>&1 & ;;
+  esac
+  server_pid=$!
+  for _ in $(seq 1 100); do
+    grep -q "Application started" "$log" 2>/dev/null && return 0
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$log"; exit 1
+}
 
-for _ in $(seq 1 100); do
-  grep -q "Application started" "$data/host.log" 2>/dev/null && break
-  kill -0 "$host_pid" 2>/dev/null || { cat "$data/host.log"; exit 1; }
-  sleep 0.1
-done
-
+# run_tool KIND [ARGS...]: the load tool against the running server; its exit status is kept.
 status=0
-dotnet benchmarks/Reactive.Management.LoadTest/bin/Release/net10.0/Reactive.Management.LoadTest.dll \
-  --server-pid "$host_pid" "${tool_args[@]}" || status=$?
-if grep -qE "fail|crit" "$data/host.log"; then
-  echo "host log (errors):"; grep -E -A3 "fail|crit" "$data/host.log" | head -40
+run_tool() {
+  local kind="$1"; shift
+  dotnet benchmarks/Reactive.Management.LoadTest/bin/Release/net10.0/Reactive.Management.LoadTest.dll \
+    --server-pid "$server_pid" --label "$kind" "${tool_args[@]}" "$@" || status=$?
+  if grep -qE "fail|crit" "$data/$kind.log"; then
+    echo "$kind server log (errors):"; grep -E -A3 "fail|crit" "$data/$kind.log" | head -40
+  fi
+}
+
+if [ "$compare" = true ]; then
+  for kind in bare port ours; do
+    echo; echo "=== $kind ==="
+    start_server "$kind"
+    run_tool "$kind" --summary "$data/summary.jsonl"
+    stop_server
+    sleep 2 # the closed connections' ports leave TIME_WAIT behind; give the next server a quiet start
+  done
+  echo
+  dotnet benchmarks/Reactive.Management.LoadTest/bin/Release/net10.0/Reactive.Management.LoadTest.dll compare "$data/summary.jsonl"
+else
+  start_server ours
+  run_tool ours
 fi
 exit $status

@@ -26,8 +26,8 @@ namespace Reactive.Management.Scheduling;
 /// </para>
 /// <para>
 /// Time comes from the <see cref="TimeProvider"/> (a <c>FakeTimeProvider</c> drives it in tests): its timestamps for
-/// due times, its timer for the ticks, its clock for <see cref="Now"/>. A tick that fires late catches up on every
-/// tick it missed, in order.
+/// due times, its timer for the ticks (one-shot, re-armed for each tick's boundary, so the ticks stay on their grid),
+/// its clock for <see cref="Now"/>. A tick that fires late catches up on every tick it missed, in order.
 /// </para>
 /// </remarks>
 public sealed class TimerWheelScheduler : IScheduler, ISchedulerPeriodic, IServiceProvider, IDisposable
@@ -69,7 +69,8 @@ public sealed class TimerWheelScheduler : IScheduler, ISchedulerPeriodic, IServi
         _resolutionTicks = resolution.Ticks;
         _time = timeProvider;
         _start = timeProvider.GetTimestamp();
-        _timer = timeProvider.CreateTimer(static wheel => ((TimerWheelScheduler)wheel!).Advance(), this, resolution, resolution);
+        _timer = timeProvider.CreateTimer(static wheel => ((TimerWheelScheduler)wheel!).Advance(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        ArmForNextTick();
     }
 
     /// <summary>How far apart the ticks are: the most an action runs after its due time, besides the tick's own delay.</summary>
@@ -228,10 +229,30 @@ public sealed class TimerWheelScheduler : IScheduler, ISchedulerPeriodic, IServi
                 Volatile.Write(ref _advancing, 0);
             }
 
-            // Level-triggered: a tick that came while this one ran found the flag set and left; time it again.
+            // Level-triggered: a callback that came while this one ran found the flag set and left; look at the clock.
             if (Elapsed() / _resolutionTicks <= Volatile.Read(ref _processedTick))
             {
+                ArmForNextTick();
                 return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Arms the runtime timer, once, for the next tick's boundary: a periodic timer would drift off the wheel's grid
+    /// (it counts each period from its own late callback), and every heartbeat would inherit that wander as lateness.
+    /// </summary>
+    private void ArmForNextTick()
+    {
+        var elapsed = Elapsed();
+        var untilBoundary = ((elapsed / _resolutionTicks) + 1) * _resolutionTicks - elapsed;
+        // Runtime timers count whole milliseconds and cut the rest: rounded up, the callback never comes too early.
+        var wait = TimeSpan.FromMilliseconds(Math.Ceiling(TimeSpan.FromTicks(untilBoundary).TotalMilliseconds));
+        lock (_gate)
+        {
+            if (!_disposed)
+            {
+                _timer.Change(wait, Timeout.InfiniteTimeSpan);
             }
         }
     }

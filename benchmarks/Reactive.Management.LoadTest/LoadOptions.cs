@@ -15,27 +15,43 @@ internal sealed record LoadOptions(
     double JobsPerSecond,
     TimeSpan Duration,
     int RampPerSecond,
-    int? ServerPid)
+    int? ServerPid,
+    int SourceAddresses,
+    string Label,
+    FileInfo? Summary)
 {
     private static readonly Option<Uri> TargetOption = new("--target") { Description = "gRPC endpoint", DefaultValueFactory = _ => new Uri("http://127.0.0.1:33073") };
     private static readonly Option<Uri> ApiOption = new("--api") { Description = "HTTP API endpoint", DefaultValueFactory = _ => new Uri("http://127.0.0.1:33071") };
     private static readonly Option<int> PeersOption = Positive("--peers", "Job streams to open", 1000);
-    private static readonly Option<int> StreamsPerConnectionOption = Positive("--streams-per-connection", "streams sharing one HTTP/2 connection (Kestrel allows 100)", 100);
+    private static readonly Option<int> StreamsPerConnectionOption = Positive("--streams-per-connection", "streams sharing one HTTP/2 connection: 1 (default) as real peers, each with its own; Kestrel allows 100", 1);
     private static readonly Option<double> HeartbeatOption = NotNegative("--heartbeat", "the host's Management:HeartbeatInterval in seconds, to judge lateness", 1);
     private static readonly Option<double> JobsPerSecondOption = NotNegative("--jobs-per-second", "jobs created through the API while measuring", 0);
     private static readonly Option<double> DurationOption = NotNegative("--duration", "seconds to measure once every stream is open", 30);
     private static readonly Option<int> RampPerSecondOption = Positive("--ramp-per-second", "streams opened per second while ramping up", 2000);
     private static readonly Option<int?> ServerPidOption = new("--server-pid") { Description = "the host's process, for its memory and CPU (/proc); without it they are not reported" };
+    private static readonly Option<int> SourceAddressesOption = new("--source-addresses")
+    {
+        Description = "loopback source addresses to spread the connections over (127.0.0.2, 127.0.0.3, …; one address has ~28,000 ephemeral ports); 0 (default) = one per 20,000 connections",
+        DefaultValueFactory = _ => 0,
+    };
+    private static readonly Option<string> LabelOption = new("--label") { Description = "the server's name in --summary", DefaultValueFactory = _ => "host" };
+    private static readonly Option<FileInfo?> SummaryOption = new("--summary") { Description = "appends the run's figures to this file as one JSON line (load.sh --compare reads them)" };
+    private static readonly Argument<FileInfo> SummariesArgument = new("summaries") { Description = "the file --summary wrote, one line per server" };
 
     /// <summary>Reads the command line; on <c>--help</c> or a bad value System.CommandLine has printed what to print.</summary>
     public static bool TryParse(string[] args, [NotNullWhen(true)] out LoadOptions? options, out int exitCode)
     {
+        var compare = new Command("compare", "prints one table of the runs in a --summary file, with ratios to the baselines") { SummariesArgument };
+        compare.SetAction(result => Comparison.Print(result.GetValue(SummariesArgument)!));
         var command = new RootCommand("N real Job streams against a running host (see benchmarks/load.sh)")
         {
             TargetOption, ApiOption, PeersOption, StreamsPerConnectionOption, HeartbeatOption, JobsPerSecondOption, DurationOption, RampPerSecondOption, ServerPidOption,
+            SourceAddressesOption, LabelOption, SummaryOption, compare,
         };
+        // The run itself is the program's; the root action only tells it apart from help and 'compare'.
+        command.SetAction(_ => 0);
         var parsed = command.Parse(args);
-        if (parsed.Errors.Count > 0 || parsed.Action is not null)
+        if (parsed.Errors.Count > 0 || parsed.Action != command.Action)
         {
             options = null;
             exitCode = parsed.Invoke();
@@ -51,7 +67,10 @@ internal sealed record LoadOptions(
             parsed.GetValue(JobsPerSecondOption),
             TimeSpan.FromSeconds(parsed.GetValue(DurationOption)),
             parsed.GetValue(RampPerSecondOption),
-            parsed.GetValue(ServerPidOption));
+            parsed.GetValue(ServerPidOption),
+            parsed.GetValue(SourceAddressesOption),
+            parsed.GetValue(LabelOption)!,
+            parsed.GetValue(SummaryOption));
         exitCode = 0;
         return true;
     }

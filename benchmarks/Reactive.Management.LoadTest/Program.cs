@@ -25,17 +25,15 @@ Console.CancelKeyPress += (_, e) =>
 using var api = new HttpClient { BaseAddress = options.Api, Timeout = TimeSpan.FromSeconds(30) };
 var server = options.ServerPid is { } pid ? new ServerProcess(pid, api) : null;
 var connections = (options.Peers + options.StreamsPerConnection - 1) / options.StreamsPerConnection;
+var sources = SourceAddresses.For(options.Target, connections, options.SourceAddresses);
 var channels = Enumerable.Range(0, connections)
-    .Select(_ => GrpcChannel.ForAddress(options.Target, new GrpcChannelOptions
-    {
-        HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = false },
-    }))
+    .Select(i => GrpcChannel.ForAddress(options.Target, new GrpcChannelOptions { HttpHandler = SourceAddresses.Handler(sources, i) }))
     .ToList();
 var clients = channels.Select(channel => new ManagementService.ManagementServiceClient(channel)).ToList();
 var serverKey = WireGuardPublicKey.Parse((await clients[0].GetServerKeyAsync(new Empty())).Key);
 var recorder = new Recorder();
 
-Console.WriteLine($"load: {options.Peers} peers on {connections} HTTP/2 connection(s) to {options.Target}; heartbeat {options.HeartbeatInterval.TotalSeconds} s; {options.JobsPerSecond} jobs/s for {options.Duration.TotalSeconds} s");
+Console.WriteLine($"load: {options.Peers} peers on {connections} HTTP/2 connection(s) from {(sources.Count == 0 ? "any source address" : $"{sources.Count} source address(es)")} to {options.Target}; heartbeat {options.HeartbeatInterval.TotalSeconds} s; {options.JobsPerSecond} jobs/s for {options.Duration.TotalSeconds} s");
 var rssBefore = server?.ResidentBytes();
 var heapBefore = server is null ? null : await server.ManagedHeapBytesAsync();
 
@@ -63,7 +61,7 @@ for (var i = 0; i < options.Peers && !stop.IsCancellationRequested; i++)
 Console.Error.WriteLine();
 // Let the last streams settle (handshake done, first heartbeat due) before measuring.
 await Task.Delay(options.HeartbeatInterval + TimeSpan.FromSeconds(1));
-var peerIds = await PeerIdsAsync(api, peers);
+var peerIds = options.JobsPerSecond > 0 ? await PeerIdsAsync(api, peers) : [];
 var rssConnected = server?.ResidentBytes();
 var heapConnected = server is null ? null : await server.ManagedHeapBytesAsync();
 
@@ -174,6 +172,28 @@ if (options.JobsPerSecond > 0)
     Console.WriteLine($"| job create → received p50 / p99 / max | {Recorder.Percentile(arrivedLatencies, 50):F1} / {Recorder.Percentile(arrivedLatencies, 99):F1} / {Recorder.Percentile(arrivedLatencies, 100):F1} ms |");
 }
 
+double? PerPeerKiB(long? before, long? after) => before is null || after is null ? null : (after.Value - before.Value) / 1024.0 / options.Peers;
+double? Judged(double percentile) => recorder.LatenessMs.Count == 0 ? null : Recorder.Percentile(recorder.LatenessMs, percentile);
+if (options.Summary is not null)
+{
+    new RunSummary(
+        options.Label,
+        options.Peers,
+        options.StreamsPerConnection,
+        options.HeartbeatInterval.TotalSeconds,
+        recorder.Lost,
+        PerPeerKiB(rssBefore, rssConnected),
+        PerPeerKiB(rssBefore, rssAfter),
+        PerPeerKiB(heapBefore, heapConnected),
+        cpuBefore is null ? null : (cpuAfter!.Value - cpuBefore.Value).TotalSeconds / measured.TotalSeconds,
+        (ownCpuAfter - ownCpuBefore).TotalSeconds / measured.TotalSeconds,
+        recorder.Heartbeats / measured.TotalSeconds,
+        options.Peers / options.HeartbeatInterval.TotalSeconds,
+        Judged(50),
+        Judged(99),
+        Judged(100)).AppendTo(options.Summary);
+}
+
 await stop.CancelAsync();
 foreach (var peer in peers)
 {
@@ -185,7 +205,8 @@ foreach (var channel in channels)
     channel.Dispose();
 }
 
-return peers.Count == options.Peers && recorder.Heartbeats > 0 ? 0 : 1;
+// A hold-only server sends no heartbeat: then only the streams count.
+return peers.Count == options.Peers && recorder.Lost == 0 && (recorder.Heartbeats > 0 || options.Label == Comparison.Bare) ? 0 : 1;
 
 static async Task<List<string>> PeerIdsAsync(HttpClient api, List<PeerStream> peers)
 {
