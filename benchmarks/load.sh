@@ -6,6 +6,7 @@
 # Host settings for the run: heartbeat (--heartbeat, seconds), store (--store, default sqlite), unknown peers accepted,
 # no stream or job-rate limit in the way, logs at Warning; --host-arg ARG passes one more (e.g.
 # --host-arg --Management:HeartbeatScheduler=default). Every other option goes to the load tool (see its --help).
+# --gcdump-dir DIR saves a heap snapshot of each server (DIR/KIND.gcdump) at the end of its window (dotnet tool restore first).
 # --compare runs the same scenario against three servers, one after another, and prints one table with ratios:
 # a bare grpc-dotnet hold-only server, a hand-written port of NetBird PR #5185, and our host (benchmarks/Reactive.Management.Baselines).
 set -euo pipefail
@@ -15,6 +16,7 @@ heartbeat=1
 store=sqlite
 peers=1000
 compare=false
+gcdump_dir=""
 host_args=()
 tool_args=()
 while [ $# -gt 0 ]; do
@@ -24,6 +26,7 @@ while [ $# -gt 0 ]; do
     --store) store="$2"; shift 2 ;;
     --host-arg) host_args+=("$2"); shift 2 ;;
     --compare) compare=true; shift ;;
+    --gcdump-dir) gcdump_dir="$(mkdir -p "$2" && cd "$2" && pwd)"; shift 2 ;;
     --jobs-per-second)
       if [ "$compare" = true ] && [ "$2" != 0 ]; then echo "load: --compare measures heartbeats only (the baselines have no job API)" >&2; exit 2; fi
       tool_args+=("$1" "$2"); shift 2 ;;
@@ -32,15 +35,21 @@ while [ $# -gt 0 ]; do
 done
 
 # One descriptor per connection on each side, plus the runtime's own: raise the open-files limit for both processes
-# (they inherit this shell's). Root may raise the hard limit; anyone may raise the soft one up to it.
-want=$(( peers + 10000 > 65536 ? peers + 10000 : 65536 ))
+# (they inherit this shell's). Root may raise the hard limit (with CAP_SYS_RESOURCE; containers often drop it); anyone
+# may raise the soft one up to the hard one.
+need=$(( peers + 2000 ))
+want=$(( need > 65536 ? need : 65536 ))
 if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$want" ]; then
-  ulimit -Hn "$want" 2>/dev/null || {
-    echo "load: cannot raise the hard open-files limit from $(ulimit -Hn) to $want (not root?); $peers peers may fail to connect." >&2
-    echo "load: raise it (ulimit -Hn $want as root, or LimitNOFILE/limits.conf) and run again." >&2
-  }
+  ulimit -Hn "$want" 2>/dev/null || echo "load: cannot raise the hard open-files limit from $(ulimit -Hn) to $want here (no CAP_SYS_RESOURCE)." >&2
 fi
-ulimit -Sn "$(( want < $(ulimit -Hn) ? want : $(ulimit -Hn) ))" 2>/dev/null || true
+hard=$(ulimit -Hn)
+ulimit -Sn "$( [ "$hard" = unlimited ] || [ "$hard" -gt "$want" ] && echo "$want" || echo "$hard")"
+if [ "$hard" != unlimited ] && [ "$hard" -lt "$need" ]; then
+  echo "load: $peers peers need about $need open files in the server (one per connection) and as many in the tool;" >&2
+  echo "load: this shell may open $hard. Use at most $(( hard - 2000 )) peers, or raise the limit (ulimit -Hn as root with" >&2
+  echo "load: CAP_SYS_RESOURCE, LimitNOFILE= in systemd, nofile in limits.conf) and run again." >&2
+  exit 2
+fi
 echo "load: open files limit $(ulimit -Sn) for the server and the tool"
 
 dotnet build ReactiveMgmt.sln -c Release --nologo -v quiet -clp:ErrorsOnly
@@ -86,6 +95,7 @@ start_server() {
 status=0
 run_tool() {
   local kind="$1"; shift
+  if [ -n "$gcdump_dir" ]; then set -- "$@" --gcdump "$gcdump_dir/$kind.gcdump"; fi
   dotnet benchmarks/Reactive.Management.LoadTest/bin/Release/net10.0/Reactive.Management.LoadTest.dll \
     --server-pid "$server_pid" --label "$kind" "${tool_args[@]}" "$@" || status=$?
   if grep -qE "fail|crit" "$data/$kind.log"; then

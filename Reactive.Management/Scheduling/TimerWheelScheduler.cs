@@ -12,7 +12,7 @@ namespace Reactive.Management.Scheduling;
 /// <remarks>
 /// <para>
 /// Timing: an action due at <c>t</c> runs on the first tick at or after <c>t</c>, never before it: up to one
-/// <see cref="Resolution"/> late, plus whatever delays the tick itself (the timer's dispatch, the actions before it in
+/// <see cref="Resolution"/> late, plus whatever delays the tick itself (the thread's wake-up, the actions before it in
 /// the same tick). An action scheduled with no delay runs on the next tick. A periodic action keeps its phase: its
 /// n-th run is due at <c>start + n·period</c>, so lateness never accumulates; a run whose due time has already
 /// passed when the previous one returns (the tick fell behind by more than a period) runs once, on the next tick, and
@@ -20,14 +20,15 @@ namespace Reactive.Management.Scheduling;
 /// </para>
 /// <para>
 /// Order: actions due on different ticks run in tick order; those on the same tick in the order they were scheduled.
-/// Every action runs on the tick's thread, one at a time, so an action must be short and must not block (as on Rx's
+/// Every action runs on the wheel's thread, one at a time, so an action must be short and must not block (as on Rx's
 /// <c>EventLoopScheduler</c>): a heartbeat seals one message and starts its write. As with Rx's own schedulers, an
 /// exception thrown by an action is not caught.
 /// </para>
 /// <para>
 /// Time comes from the <see cref="TimeProvider"/> (a <c>FakeTimeProvider</c> drives it in tests): its timestamps for
-/// due times, its timer for the ticks (one-shot, re-armed for each tick's boundary, so the ticks stay on their grid),
-/// its clock for <see cref="Now"/>. A tick that fires late catches up on every tick it missed, in order.
+/// due times, its clock for <see cref="Now"/>, and its timer for the ticks (one-shot, re-armed for each tick's
+/// boundary, so the ticks stay on their grid). On <see cref="TimeProvider.System"/> the wheel turns on a thread of its
+/// own instead, sleeping to each boundary. A tick that comes late catches up on every tick it missed, in order.
 /// </para>
 /// </remarks>
 public sealed class TimerWheelScheduler : IScheduler, ISchedulerPeriodic, IServiceProvider, IDisposable
@@ -45,7 +46,8 @@ public sealed class TimerWheelScheduler : IScheduler, ISchedulerPeriodic, IServi
     private readonly TimeProvider _time;
     private readonly long _start;
     private readonly long _resolutionTicks;
-    private readonly ITimer _timer;
+    private readonly ITimer? _timer;
+    private readonly Thread? _thread;
     private long _processedTick;
     private int _count;
     private int _advancing;
@@ -69,8 +71,18 @@ public sealed class TimerWheelScheduler : IScheduler, ISchedulerPeriodic, IServi
         _resolutionTicks = resolution.Ticks;
         _time = timeProvider;
         _start = timeProvider.GetTimestamp();
-        _timer = timeProvider.CreateTimer(static wheel => ((TimerWheelScheduler)wheel!).Advance(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        ArmForNextTick();
+        if (ReferenceEquals(timeProvider, TimeProvider.System))
+        {
+            // On the real clock the wheel turns on its own thread: one wake-up a tick, no hop through the runtime's timer
+            // thread and the thread pool (whose workers spin after each item: half the cost of driving an idle-ish wheel).
+            _thread = new Thread(static wheel => ((TimerWheelScheduler)wheel!).Turn()) { IsBackground = true, Name = "Reactive.Management timer wheel" };
+            _thread.Start(this);
+        }
+        else
+        {
+            _timer = timeProvider.CreateTimer(static wheel => ((TimerWheelScheduler)wheel!).Advance(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            ArmForNextTick();
+        }
     }
 
     /// <summary>How far apart the ticks are: the most an action runs after its due time, besides the tick's own delay.</summary>
@@ -136,7 +148,7 @@ public sealed class TimerWheelScheduler : IScheduler, ISchedulerPeriodic, IServi
             }
         }
 
-        _timer.Dispose();
+        _timer?.Dispose();
     }
 
     /// <summary>Time since the wheel started, in <see cref="TimeSpan"/> ticks of the time provider's clock.</summary>
@@ -244,10 +256,12 @@ public sealed class TimerWheelScheduler : IScheduler, ISchedulerPeriodic, IServi
     /// </summary>
     private void ArmForNextTick()
     {
-        var elapsed = Elapsed();
-        var untilBoundary = ((elapsed / _resolutionTicks) + 1) * _resolutionTicks - elapsed;
-        // Runtime timers count whole milliseconds and cut the rest: rounded up, the callback never comes too early.
-        var wait = TimeSpan.FromMilliseconds(Math.Ceiling(TimeSpan.FromTicks(untilBoundary).TotalMilliseconds));
+        if (_timer is null)
+        {
+            return;
+        }
+
+        var wait = UntilNextTick();
         lock (_gate)
         {
             if (!_disposed)
@@ -255,6 +269,24 @@ public sealed class TimerWheelScheduler : IScheduler, ISchedulerPeriodic, IServi
                 _timer.Change(wait, Timeout.InfiniteTimeSpan);
             }
         }
+    }
+
+    /// <summary>The wheel's own thread (on the real clock): sleeps to each tick's boundary and runs it, until disposed.</summary>
+    private void Turn()
+    {
+        while (!Volatile.Read(ref _disposed))
+        {
+            Thread.Sleep(UntilNextTick());
+            Advance();
+        }
+    }
+
+    private TimeSpan UntilNextTick()
+    {
+        var elapsed = Elapsed();
+        var untilBoundary = ((elapsed / _resolutionTicks) + 1) * _resolutionTicks - elapsed;
+        // Timers and sleeps count whole milliseconds and cut the rest: rounded up, the wake-up never comes too early.
+        return TimeSpan.FromMilliseconds(Math.Ceiling(TimeSpan.FromTicks(untilBoundary).TotalMilliseconds));
     }
 
     /// <summary>Takes the due entries of the next tick out of their slot (under the lock), then runs them (outside it).</summary>
@@ -307,33 +339,38 @@ public sealed class TimerWheelScheduler : IScheduler, ISchedulerPeriodic, IServi
             }
         }
 
-        while (due is not null)
+        if (due is null)
         {
-            var entry = due;
-            due = entry.RunNext;
-            entry.RunNext = null;
+            return;
+        }
+
+        // Run them outside the lock, in order (one may cancel a later one: it is skipped).
+        var periodicRan = false;
+        for (var entry = due; entry is not null; entry = entry.RunNext)
+        {
             if (!Volatile.Read(ref entry.Cancelled))
             {
                 entry.Run();
             }
 
-            if (entry is IPeriodicEntry periodic)
-            {
-                lock (_gate)
-                {
-                    if (!entry.Cancelled && !_disposed)
-                    {
-                        // Keep the phase (no drift). A run the tick fell too far behind for (its due tick has passed)
-                        // runs once, on the next tick, and the period starts again from then: never back to back.
-                        var next = entry.Due + periodic.Period;
-                        var now = Elapsed();
-                        if (next <= now)
-                        {
-                            next = now;
-                        }
+            periodicRan |= entry is IPeriodicEntry;
+        }
 
-                        Link(entry, next);
-                    }
+        // Put the periodic ones back, all under one lock and one look at the clock (per tick, not per entry).
+        var now = periodicRan ? Elapsed() : 0;
+        lock (_gate)
+        {
+            while (due is not null)
+            {
+                var entry = due;
+                due = entry.RunNext;
+                entry.RunNext = null;
+                if (entry is IPeriodicEntry periodic && !entry.Cancelled && !_disposed)
+                {
+                    // Keep the phase (no drift). A run the tick fell too far behind for (its next due time has passed)
+                    // runs once, on the next tick, and the period starts again from then: never back to back.
+                    var next = entry.Due + periodic.Period;
+                    Link(entry, next <= now ? now : next);
                 }
             }
         }

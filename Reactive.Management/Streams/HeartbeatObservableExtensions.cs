@@ -84,19 +84,21 @@ public static class HeartbeatObservableExtensions
     /// <param name="heartbeats">Makes a fresh heartbeat sequence, e.g. an <c>Observable.Interval</c>.</param>
     /// <remarks>
     /// The reset is <c>Select(_ =&gt; heartbeats()).Switch()</c> over the source's items, with one start at
-    /// subscription. Each item is emitted before the heartbeat sequence is replaced. The result ends with
+    /// subscription (<c>Prepend</c>). Each item is emitted before the heartbeat sequence is replaced. The result ends with
     /// <paramref name="source"/>: the live heartbeat sequence is disposed then.
     /// </remarks>
     public static IObservable<T> WithHeartbeat<T>(this IObservable<T> source, Func<IObservable<T>> heartbeats)
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(heartbeats);
+        // Lean on purpose (a host holds one of these per peer): Prepend, not StartWith (a Concat with its own stack),
+        // and the end signal is DefaultIfEmpty over IgnoreElements (fires on completion, passes an error on).
         return source.Publish(items =>
         {
-            var sourceEnded = items.IgnoreElements().Select(_ => Unit.Default).Concat(Observable.Return(Unit.Default));
+            var sourceEnded = items.IgnoreElements().DefaultIfEmpty();
             var restartingHeartbeats = items
                 .Select(_ => Unit.Default)
-                .StartWith(Unit.Default)
+                .Prepend(Unit.Default)
                 .Select(_ => heartbeats())
                 .Switch()
                 .TakeUntil(sourceEnded);

@@ -18,7 +18,8 @@ internal sealed record LoadOptions(
     int? ServerPid,
     int SourceAddresses,
     string Label,
-    FileInfo? Summary)
+    FileInfo? Summary,
+    FileInfo? GcDump)
 {
     private static readonly Option<Uri> TargetOption = new("--target") { Description = "gRPC endpoint", DefaultValueFactory = _ => new Uri("http://127.0.0.1:33073") };
     private static readonly Option<Uri> ApiOption = new("--api") { Description = "HTTP API endpoint", DefaultValueFactory = _ => new Uri("http://127.0.0.1:33071") };
@@ -36,6 +37,7 @@ internal sealed record LoadOptions(
     };
     private static readonly Option<string> LabelOption = new("--label") { Description = "the server's name in --summary", DefaultValueFactory = _ => "host" };
     private static readonly Option<FileInfo?> SummaryOption = new("--summary") { Description = "appends the run's figures to this file as one JSON line (load.sh --compare reads them)" };
+    private static readonly Option<FileInfo?> GcDumpOption = new("--gcdump") { Description = "at the end of the window, a heap snapshot of the server to this file (dotnet-gcdump, the repository's local tool)" };
     private static readonly Argument<FileInfo> SummariesArgument = new("summaries") { Description = "the file --summary wrote, one line per server" };
 
     /// <summary>Reads the command line; on <c>--help</c> or a bad value System.CommandLine has printed what to print.</summary>
@@ -46,7 +48,7 @@ internal sealed record LoadOptions(
         var command = new RootCommand("N real Job streams against a running host (see benchmarks/load.sh)")
         {
             TargetOption, ApiOption, PeersOption, StreamsPerConnectionOption, HeartbeatOption, JobsPerSecondOption, DurationOption, RampPerSecondOption, ServerPidOption,
-            SourceAddressesOption, LabelOption, SummaryOption, compare,
+            SourceAddressesOption, LabelOption, SummaryOption, GcDumpOption, compare,
         };
         // The run itself is the program's; the root action only tells it apart from help and 'compare'.
         command.SetAction(_ => 0);
@@ -70,7 +72,8 @@ internal sealed record LoadOptions(
             parsed.GetValue(ServerPidOption),
             parsed.GetValue(SourceAddressesOption),
             parsed.GetValue(LabelOption)!,
-            parsed.GetValue(SummaryOption));
+            parsed.GetValue(SummaryOption),
+            parsed.GetValue(GcDumpOption));
         exitCode = 0;
         return true;
     }

@@ -67,6 +67,9 @@ var heapConnected = server is null ? null : await server.ManagedHeapBytesAsync()
 
 var cpuBefore = server?.CpuTime();
 var ownCpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+// The tool's own GC pauses stop its receive path: reported, so a peer-side tail can be told from the server's.
+var ownPauseBefore = GC.GetTotalPauseDuration();
+var ownCollectionsBefore = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
 const string Lateness = "reactive_management_heartbeat_lateness_milliseconds";
 const string Handover = "reactive_management_job_handover_milliseconds";
 var latenessBefore = server is null ? null : await server.HistogramAsync(Lateness);
@@ -128,6 +131,8 @@ else
 var measured = window.Elapsed;
 var cpuAfter = server?.CpuTime();
 var ownCpuAfter = Process.GetCurrentProcess().TotalProcessorTime;
+var ownPause = GC.GetTotalPauseDuration() - ownPauseBefore;
+var ownCollections = (GC.CollectionCount(0) - ownCollectionsBefore.Item1, GC.CollectionCount(1) - ownCollectionsBefore.Item2, GC.CollectionCount(2) - ownCollectionsBefore.Item3);
 var latenessAfter = server is null ? null : await server.HistogramAsync(Lateness);
 var handoverAfter = server is null ? null : await server.HistogramAsync(Handover);
 var writtenAfter = server is null ? 0 : await server.CounterAsync("reactive_management_heartbeats_sent_total");
@@ -153,6 +158,7 @@ Console.WriteLine($"| server RSS: no peers → all connected (→ end of run) | 
 Console.WriteLine($"| server managed heap after its last GC: no peers → all connected (→ end) | {Mib(heapBefore)} → {Mib(heapConnected)} ({PerPeer(heapBefore, heapConnected)} per peer) (→ {Mib(heapAfter)}) |");
 Console.WriteLine($"| server CPU while measuring | {(cpuBefore is null ? "n/a" : ((cpuAfter!.Value - cpuBefore.Value).TotalSeconds / measured.TotalSeconds).ToString("F2", CultureInfo.InvariantCulture) + " cores")} |");
 Console.WriteLine($"| load tool CPU (same machine) | {(ownCpuAfter - ownCpuBefore).TotalSeconds / measured.TotalSeconds:F2} cores |");
+Console.WriteLine($"| load tool GC while measuring: gen0 / gen1 / gen2 collections, total pause | {ownCollections.Item1} / {ownCollections.Item2} / {ownCollections.Item3}, {ownPause.TotalMilliseconds:F0} ms |");
 if (latenessBefore is not null)
 {
     Console.WriteLine($"| heartbeat lateness at the server's write, p50 / p99 | {ServerProcess.Percentile(latenessBefore, latenessAfter!, 50)} / {ServerProcess.Percentile(latenessBefore, latenessAfter!, 99)} ms |");
@@ -172,6 +178,14 @@ if (options.JobsPerSecond > 0)
     Console.WriteLine($"| job create → received p50 / p99 / max | {Recorder.Percentile(arrivedLatencies, 50):F1} / {Recorder.Percentile(arrivedLatencies, 99):F1} / {Recorder.Percentile(arrivedLatencies, 100):F1} ms |");
 }
 
+if (options.GcDump is not null && options.ServerPid is { } dumped)
+{
+    // Collected while every stream is still open; it forces a full GC in the server, so only after the window.
+    using var gcdump = Process.Start("dotnet", ["dotnet-gcdump", "collect", "-p", dumped.ToString(CultureInfo.InvariantCulture), "-o", options.GcDump.FullName]);
+    await gcdump.WaitForExitAsync();
+    Console.WriteLine(gcdump.ExitCode == 0 ? $"heap snapshot: {options.GcDump.FullName} (dotnet dotnet-gcdump report {options.GcDump.FullName})" : "heap snapshot failed (dotnet tool restore?)");
+}
+
 double? PerPeerKiB(long? before, long? after) => before is null || after is null ? null : (after.Value - before.Value) / 1024.0 / options.Peers;
 double? Judged(double percentile) => recorder.LatenessMs.Count == 0 ? null : Recorder.Percentile(recorder.LatenessMs, percentile);
 if (options.Summary is not null)
@@ -187,6 +201,7 @@ if (options.Summary is not null)
         PerPeerKiB(heapBefore, heapConnected),
         cpuBefore is null ? null : (cpuAfter!.Value - cpuBefore.Value).TotalSeconds / measured.TotalSeconds,
         (ownCpuAfter - ownCpuBefore).TotalSeconds / measured.TotalSeconds,
+        ownPause.TotalMilliseconds,
         recorder.Heartbeats / measured.TotalSeconds,
         options.Peers / options.HeartbeatInterval.TotalSeconds,
         Judged(50),

@@ -16,6 +16,7 @@ internal sealed record RunSummary(
     double? HeapPerPeerKiB,
     double? ServerCores,
     double ToolCores,
+    double ToolGcPauseMs,
     double HeartbeatsPerSecond,
     double ExpectedHeartbeatsPerSecond,
     double? LatenessP50Ms,
@@ -55,6 +56,7 @@ internal static class Comparison
         Row("server managed heap per peer (KiB)", run => run.HeapPerPeerKiB);
         Row("server CPU (cores)", run => run.ServerCores, "F3");
         Row("load tool CPU (cores)", run => run.ToolCores, "F2");
+        Row("load tool GC pause while measuring (ms)", run => run.ToolGcPauseMs, "F0");
         Row("heartbeats received per second", run => run.HeartbeatsPerSecond, "F0");
         Row("heartbeat lateness at the peer p50 (ms)", run => run.LatenessP50Ms);
         Row("heartbeat lateness at the peer p99 (ms)", run => run.LatenessP99Ms);

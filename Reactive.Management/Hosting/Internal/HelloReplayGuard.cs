@@ -23,7 +23,8 @@ internal sealed class HelloReplayGuard
     {
         // The nonce is the first 24 bytes; its last 16 (random like the rest) identify it well enough.
         var nonce = NonceId(body);
-        var seen = _seen.GetOrAdd(peer, static _ => new Queue<UInt128>(RememberedPerPeer));
+        // Sized for one: most peers hold one stream for days; the queue grows (to RememberedPerPeer) as a peer reconnects.
+        var seen = _seen.GetOrAdd(peer, static _ => new Queue<UInt128>(1));
         lock (seen)
         {
             if (seen.Contains(nonce))

@@ -202,12 +202,11 @@ internal sealed class JobStreamSession(
     {
         try
         {
-            await requests.ToObservable()
-                .Select(message => Observable.FromAsync(ct => HandleAnswerAsync(message, ct)))
-                .Concat()
-                .LastOrDefaultAsync()
-                .ToTask(_end.Token)
-                .ConfigureAwait(false);
+            // One answer at a time, in order, as grpc-dotnet reads them: a plain loop costs a stream no Rx queue.
+            while (await requests.MoveNext(_end.Token).ConfigureAwait(false))
+            {
+                await HandleAnswerAsync(requests.Current, _end.Token).ConfigureAwait(false);
+            }
         }
         catch (OperationCanceledException) when (_end.IsCancellationRequested)
         {
