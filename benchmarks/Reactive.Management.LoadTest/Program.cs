@@ -37,31 +37,53 @@ Console.WriteLine($"load: {options.Peers} peers on {connections} HTTP/2 connecti
 var rssBefore = server?.ResidentBytes();
 var heapBefore = server is null ? null : await server.ManagedHeapBytesAsync();
 
-// Ramp up at a steady rate, with a progress line.
-var peers = new List<PeerStream>(options.Peers);
+// Ramp up at a steady rate, with a progress line. Opens overlap (a connection's TCP and HTTP/2 set-up is a few round
+// trips): up to 64 at once, so the rate is the one asked for, not one connection's latency.
+var peers = new PeerStream[options.Peers];
 var ramp = Stopwatch.StartNew();
 var lastProgress = TimeSpan.Zero;
-for (var i = 0; i < options.Peers && !stop.IsCancellationRequested; i++)
+var opened = 0;
+using (var opening = new SemaphoreSlim(64))
 {
-    var due = TimeSpan.FromSeconds((double)i / options.RampPerSecond);
-    if (due > ramp.Elapsed)
+    var opens = new List<Task>(options.Peers);
+    for (var i = 0; i < options.Peers && !stop.IsCancellationRequested; i++)
     {
-        await Task.Delay(due - ramp.Elapsed);
+        var due = TimeSpan.FromSeconds((double)i / options.RampPerSecond);
+        if (due > ramp.Elapsed)
+        {
+            await Task.Delay(due - ramp.Elapsed);
+        }
+
+        await opening.WaitAsync();
+        var index = i;
+        opens.Add(Task.Run(async () =>
+        {
+            try
+            {
+                peers[index] = await PeerStream.OpenAsync(clients[index % clients.Count], serverKey, recorder, options.HeartbeatInterval, stop.Token);
+                Interlocked.Increment(ref opened);
+            }
+            finally
+            {
+                opening.Release();
+            }
+        }));
+        if (ramp.Elapsed - lastProgress > TimeSpan.FromMilliseconds(500))
+        {
+            lastProgress = ramp.Elapsed;
+            var rss = server is null ? "" : $", server RSS {server.ResidentBytes() / 1048576.0:F0} MiB";
+            Console.Error.Write($"\rramp-up: {Volatile.Read(ref opened)}/{options.Peers} streams open ({Volatile.Read(ref opened) / Math.Max(ramp.Elapsed.TotalSeconds, 0.001):F0}/s){rss}   ");
+        }
     }
 
-    peers.Add(await PeerStream.OpenAsync(clients[i % clients.Count], serverKey, recorder, options.HeartbeatInterval, stop.Token));
-    if (ramp.Elapsed - lastProgress > TimeSpan.FromMilliseconds(500) || i == options.Peers - 1)
-    {
-        lastProgress = ramp.Elapsed;
-        var rss = server is null ? "" : $", server RSS {server.ResidentBytes() / 1048576.0:F0} MiB";
-        Console.Error.Write($"\rramp-up: {i + 1}/{options.Peers} streams open ({(i + 1) / Math.Max(ramp.Elapsed.TotalSeconds, 0.001):F0}/s){rss}   ");
-    }
+    await Task.WhenAll(opens);
+    Console.Error.Write($"\rramp-up: {opened}/{options.Peers} streams open in {ramp.Elapsed.TotalSeconds:F1} s   ");
 }
 
 Console.Error.WriteLine();
 // Let the last streams settle (handshake done, first heartbeat due) before measuring.
 await Task.Delay(options.HeartbeatInterval + TimeSpan.FromSeconds(1));
-var peerIds = options.JobsPerSecond > 0 ? await PeerIdsAsync(api, peers) : [];
+var peerIds = options.JobsPerSecond > 0 ? await PeerIdsAsync(api, [.. peers]) : [];
 var rssConnected = server?.ResidentBytes();
 var heapConnected = server is null ? null : await server.ManagedHeapBytesAsync();
 
@@ -76,6 +98,8 @@ var latenessBefore = server is null ? null : await server.HistogramAsync(Latenes
 var handoverBefore = server is null ? null : await server.HistogramAsync(Handover);
 var writtenBefore = server is null ? 0 : await server.CounterAsync("reactive_management_heartbeats_sent_total");
 var skippedBefore = server is null ? 0 : await server.CounterAsync("reactive_management_heartbeats_skipped_total");
+const string ServerGcPause = "dotnet_gc_pause_time_seconds_total";
+var serverPauseBefore = server is null ? 0 : await server.CounterAsync(ServerGcPause);
 var window = Stopwatch.StartNew();
 recorder.StartMeasuring();
 var created = new System.Collections.Concurrent.ConcurrentDictionary<Guid, long>();
@@ -137,6 +161,7 @@ var latenessAfter = server is null ? null : await server.HistogramAsync(Lateness
 var handoverAfter = server is null ? null : await server.HistogramAsync(Handover);
 var writtenAfter = server is null ? 0 : await server.CounterAsync("reactive_management_heartbeats_sent_total");
 var skippedAfter = server is null ? 0 : await server.CounterAsync("reactive_management_heartbeats_skipped_total");
+var serverPause = server is null ? 0 : await server.CounterAsync(ServerGcPause) - serverPauseBefore;
 recorder.StopMeasuring();
 // Jobs created near the end get a moment to arrive.
 await Task.Delay(TimeSpan.FromSeconds(1));
@@ -153,11 +178,16 @@ string PerPeer(long? before, long? after) => before is null || after is null ? "
 Console.WriteLine();
 Console.WriteLine($"| measure | value |");
 Console.WriteLine($"|---|---|");
-Console.WriteLine($"| peers connected (streams lost) | {peers.Count} ({recorder.Lost}) |");
+Console.WriteLine($"| peers connected (streams lost) | {opened} ({recorder.Lost}) |");
 Console.WriteLine($"| server RSS: no peers → all connected (→ end of run) | {Mib(rssBefore)} → {Mib(rssConnected)} ({PerPeer(rssBefore, rssConnected)} per peer) (→ {Mib(rssAfter)}) |");
 Console.WriteLine($"| server managed heap after its last GC: no peers → all connected (→ end) | {Mib(heapBefore)} → {Mib(heapConnected)} ({PerPeer(heapBefore, heapConnected)} per peer) (→ {Mib(heapAfter)}) |");
 Console.WriteLine($"| server CPU while measuring | {(cpuBefore is null ? "n/a" : ((cpuAfter!.Value - cpuBefore.Value).TotalSeconds / measured.TotalSeconds).ToString("F2", CultureInfo.InvariantCulture) + " cores")} |");
 Console.WriteLine($"| load tool CPU (same machine) | {(ownCpuAfter - ownCpuBefore).TotalSeconds / measured.TotalSeconds:F2} cores |");
+if (serverPause > 0)
+{
+    Console.WriteLine($"| server GC pauses while measuring (its /metrics) | {serverPause * 1000:F0} ms |");
+}
+
 Console.WriteLine($"| load tool GC while measuring: gen0 / gen1 / gen2 collections, total pause | {ownCollections.Item1} / {ownCollections.Item2} / {ownCollections.Item3}, {ownPause.TotalMilliseconds:F0} ms |");
 if (latenessBefore is not null)
 {
@@ -200,6 +230,7 @@ if (options.Summary is not null)
         PerPeerKiB(rssBefore, rssAfter),
         PerPeerKiB(heapBefore, heapConnected),
         cpuBefore is null ? null : (cpuAfter!.Value - cpuBefore.Value).TotalSeconds / measured.TotalSeconds,
+        serverPause > 0 ? serverPause * 1000 : null,
         (ownCpuAfter - ownCpuBefore).TotalSeconds / measured.TotalSeconds,
         ownPause.TotalMilliseconds,
         recorder.Heartbeats / measured.TotalSeconds,
@@ -212,7 +243,7 @@ if (options.Summary is not null)
 await stop.CancelAsync();
 foreach (var peer in peers)
 {
-    peer.Dispose();
+    peer?.Dispose();
 }
 
 foreach (var channel in channels)
@@ -221,7 +252,7 @@ foreach (var channel in channels)
 }
 
 // A hold-only server sends no heartbeat: then only the streams count.
-return peers.Count == options.Peers && recorder.Lost == 0 && (recorder.Heartbeats > 0 || options.Label == Comparison.Bare) ? 0 : 1;
+return opened == options.Peers && recorder.Lost == 0 && (recorder.Heartbeats > 0 || options.Label == Comparison.Bare) ? 0 : 1;
 
 static async Task<List<string>> PeerIdsAsync(HttpClient api, List<PeerStream> peers)
 {

@@ -15,6 +15,7 @@ internal sealed record RunSummary(
     double? RssPerPeerEndKiB,
     double? HeapPerPeerKiB,
     double? ServerCores,
+    double? ServerGcPauseMs,
     double ToolCores,
     double ToolGcPauseMs,
     double HeartbeatsPerSecond,
@@ -50,11 +51,12 @@ internal static class Comparison
         Console.WriteLine();
         Console.WriteLine($"| measure | {string.Join(" | ", runs.Select(run => Name(run.Label)))} | ours / bare | ours / port |");
         Console.WriteLine($"|---|{string.Concat(runs.Select(_ => "---|"))}---|---|");
-        Row("streams lost", run => run.Lost);
+        Row("streams lost", run => run.Lost, "F0");
         Row("server RSS per peer, all connected (KiB)", run => run.RssPerPeerKiB);
         Row("server RSS per peer, end of run (KiB)", run => run.RssPerPeerEndKiB);
         Row("server managed heap per peer (KiB)", run => run.HeapPerPeerKiB);
         Row("server CPU (cores)", run => run.ServerCores, "F3");
+        Row("server GC pause while measuring (ms; our host's /metrics)", run => run.ServerGcPauseMs, "F0");
         Row("load tool CPU (cores)", run => run.ToolCores, "F2");
         Row("load tool GC pause while measuring (ms)", run => run.ToolGcPauseMs, "F0");
         Row("heartbeats received per second", run => run.HeartbeatsPerSecond, "F0");
