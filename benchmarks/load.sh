@@ -6,6 +6,9 @@
 # Host settings for the run: heartbeat (--heartbeat, seconds), store (--store, default sqlite), unknown peers accepted,
 # no stream or job-rate limit in the way, logs at Warning; --host-arg ARG passes one more (e.g.
 # --host-arg --Management:HeartbeatScheduler=default). Every other option goes to the load tool (see its --help).
+# --server ours|port|bare picks the server of a single run (default ours). --node-client measures it with
+# benchmarks/peer-check.mjs (Node's own HTTP/2, another runtime and GC) instead of the .NET tool: a check of the tool's
+# peer-side figures (heartbeat scenarios only; Node from the machine, no packages).
 # --gcdump-dir DIR saves a heap snapshot of each server (DIR/KIND.gcdump) at the end of its window (dotnet tool restore first).
 # --compare runs the same scenario against three servers, one after another, and prints one table with ratios:
 # a bare grpc-dotnet hold-only server, a hand-written port of NetBird PR #5185, and our host (benchmarks/Reactive.Management.Baselines).
@@ -16,6 +19,9 @@ heartbeat=1
 store=sqlite
 peers=1000
 compare=false
+node_client=false
+server=ours
+duration=30
 gcdump_dir=""
 host_args=()
 tool_args=()
@@ -26,6 +32,9 @@ while [ $# -gt 0 ]; do
     --store) store="$2"; shift 2 ;;
     --host-arg) host_args+=("$2"); shift 2 ;;
     --compare) compare=true; shift ;;
+    --node-client) node_client=true; shift ;;
+    --server) server="$2"; shift 2 ;;
+    --duration) duration="$2"; tool_args+=("$1" "$2"); shift 2 ;;
     --gcdump-dir) gcdump_dir="$(mkdir -p "$2" && cd "$2" && pwd)"; shift 2 ;;
     --jobs-per-second)
       if [ "$compare" = true ] && [ "$2" != 0 ]; then echo "load: --compare measures heartbeats only (the baselines have no job API)" >&2; exit 2; fi
@@ -113,8 +122,12 @@ if [ "$compare" = true ]; then
   done
   echo
   dotnet benchmarks/Reactive.Management.LoadTest/bin/Release/net10.0/Reactive.Management.LoadTest.dll compare "$data/summary.jsonl"
+elif [ "$node_client" = true ]; then
+  start_server "$server"
+  dotnet benchmarks/Reactive.Management.LoadTest/bin/Release/net10.0/Reactive.Management.LoadTest.dll hellos --peers "$peers" "$data/hellos.txt"
+  node benchmarks/peer-check.mjs --hellos "$data/hellos.txt" --heartbeat "$heartbeat" --duration "$duration" --server-pid "$server_pid" || status=$?
 else
-  start_server ours
-  run_tool ours
+  start_server "$server"
+  run_tool "$server"
 fi
 exit $status

@@ -38,17 +38,20 @@ internal sealed record LoadOptions(
     private static readonly Option<string> LabelOption = new("--label") { Description = "the server's name in --summary", DefaultValueFactory = _ => "host" };
     private static readonly Option<FileInfo?> SummaryOption = new("--summary") { Description = "appends the run's figures to this file as one JSON line (load.sh --compare reads them)" };
     private static readonly Option<FileInfo?> GcDumpOption = new("--gcdump") { Description = "at the end of the window, a heap snapshot of the server to this file (dotnet-gcdump, the repository's local tool)" };
+    private static readonly Argument<FileInfo> HellosOutArgument = new("file") { Description = "where to write the hellos" };
     private static readonly Argument<FileInfo> SummariesArgument = new("summaries") { Description = "the file --summary wrote, one line per server" };
 
     /// <summary>Reads the command line; on <c>--help</c> or a bad value System.CommandLine has printed what to print.</summary>
     public static bool TryParse(string[] args, [NotNullWhen(true)] out LoadOptions? options, out int exitCode)
     {
+        var hellos = new Command("hellos", "writes N sealed hellos (new peer keys, the target's server key), one gRPC-framed message per line in base64, for a non-.NET client (benchmarks/peer-check.mjs)") { TargetOption, PeersOption, HellosOutArgument };
+        hellos.SetAction(result => SealedHellos.WriteAsync(result.GetValue(TargetOption)!, result.GetValue(PeersOption), result.GetValue(HellosOutArgument)!));
         var compare = new Command("compare", "prints one table of the runs in a --summary file, with ratios to the baselines") { SummariesArgument };
         compare.SetAction(result => Comparison.Print(result.GetValue(SummariesArgument)!));
         var command = new RootCommand("N real Job streams against a running host (see benchmarks/load.sh)")
         {
             TargetOption, ApiOption, PeersOption, StreamsPerConnectionOption, HeartbeatOption, JobsPerSecondOption, DurationOption, RampPerSecondOption, ServerPidOption,
-            SourceAddressesOption, LabelOption, SummaryOption, GcDumpOption, compare,
+            SourceAddressesOption, LabelOption, SummaryOption, GcDumpOption, compare, hellos,
         };
         // The run itself is the program's; the root action only tells it apart from help and 'compare'.
         command.SetAction(_ => 0);
