@@ -5,7 +5,8 @@
 # Each peer holds its own HTTP/2 connection (the tool's --streams-per-connection, default 1), as real peers do.
 # Host settings for the run: heartbeat (--heartbeat, seconds), store (--store, default sqlite), unknown peers accepted,
 # no stream or job-rate limit in the way, logs at Warning; --host-arg ARG passes one more (e.g.
-# --host-arg --Management:HeartbeatScheduler=default). Every other option goes to the load tool (see its --help).
+# --host-arg --Management:HeartbeatScheduler=default), and --host-env VAR=VALUE one environment variable (e.g.
+# --host-env DOTNET_GCgen0size=0x4000000). Every other option goes to the load tool (see its --help).
 # --server ours|port|bare picks the server of a single run (default ours). --node-client measures it with
 # benchmarks/peer-check.mjs (Node's own HTTP/2, another runtime and GC) instead of the .NET tool: a check of the tool's
 # peer-side figures (heartbeat scenarios only; Node from the machine, no packages).
@@ -24,6 +25,7 @@ server=ours
 duration=30
 gcdump_dir=""
 host_args=()
+host_env=()
 tool_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -31,6 +33,7 @@ while [ $# -gt 0 ]; do
     --peers) peers="$2"; tool_args+=("$1" "$2"); shift 2 ;;
     --store) store="$2"; shift 2 ;;
     --host-arg) host_args+=("$2"); shift 2 ;;
+    --host-env) host_env+=("$2"); shift 2 ;;
     --compare) compare=true; shift ;;
     --node-client) node_client=true; shift ;;
     --server) server="$2"; shift 2 ;;
@@ -48,7 +51,7 @@ done
 # may raise the soft one up to the hard one.
 need=$(( peers + 2000 ))
 want=$(( need > 65536 ? need : 65536 ))
-if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$want" ]; then
+if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$need" ]; then
   ulimit -Hn "$want" 2>/dev/null || echo "load: cannot raise the hard open-files limit from $(ulimit -Hn) to $want here (no CAP_SYS_RESOURCE)." >&2
 fi
 hard=$(ulimit -Hn)
@@ -81,7 +84,7 @@ start_server() {
       local interval
       interval=$(printf '%02d:%02d:%06.3f' 0 0 "$heartbeat")
       rm -f "$data/management.db"*
-      (cd samples/ManagementHost && exec dotnet bin/Release/net10.0/ManagementHost.dll \
+      (cd samples/ManagementHost && exec env "${host_env[@]}" dotnet bin/Release/net10.0/ManagementHost.dll \
         --Logging:LogLevel:Default=Warning --Logging:LogLevel:Microsoft.Hosting.Lifetime=Information \
         --Management:HeartbeatInterval="$interval" --Management:Store="$store" \
         --Management:ServerKeyPath="$data/management.key" --Management:SqlitePath="$data/management.db" \
