@@ -116,6 +116,66 @@ public sealed class HostProcessTests : IDisposable
         Assert.Equal(Jobs, (await StatusesAsync(second, peerId)).Count);
     }
 
+    /// <summary>
+    /// Group commit must not weaken 201: sixteen clients create jobs as fast as they can, the host is killed with SIGKILL
+    /// mid-stream (after a seeded-random number of 201s, while requests are in flight), and every job that was answered
+    /// 201 is in the file when a new host opens it.
+    /// </summary>
+    [Fact]
+    public async Task Every_job_answered_201_is_in_the_database_after_a_SIGKILL()
+    {
+        string[] settings = ["Management:MaxJobsPerSecond=100000", "Management:JobCreationBurst=100000"];
+        using var peer = WireGuardKeyPair.Generate();
+        var acknowledged = new ConcurrentBag<Guid>();
+        var killAfter = new Random(20261127).Next(200, 400);
+        string peerId;
+        await using (var first = HostProcess.Start(_folder, settings))
+        {
+            await first.WaitUntilListeningAsync();
+            peerId = await first.Api.RegisterPeerAsync(peer, "durable-jobs-peer");
+            var creators = Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
+            {
+                while (true)
+                {
+                    try
+                    {
+                        using var response = await first.Api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new { workload = new { type = "bundle" } });
+                        if (response.StatusCode != HttpStatusCode.Created)
+                        {
+                            return;
+                        }
+
+                        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+                        acknowledged.Add(Guid.Parse(body.RootElement.GetProperty("id").GetString()!));
+                    }
+                    catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException)
+                    {
+                        return; // the host is gone
+                    }
+                }
+            })).ToList();
+
+            await Eventually.TrueAsync(() => acknowledged.Count >= killAfter, "enough jobs acknowledged", Patience);
+            await first.KillAsync();
+            await Task.WhenAll(creators);
+        }
+
+        await using var second = HostProcess.Start(_folder, settings);
+        await second.WaitUntilListeningAsync();
+        var missing = new List<Guid>();
+        foreach (var id in acknowledged)
+        {
+            using var response = await second.Api.GetAsync($"/api/peers/{peerId}/jobs/{id}");
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                missing.Add(id);
+            }
+        }
+
+        Assert.True(acknowledged.Count >= killAfter, $"{acknowledged.Count} jobs acknowledged");
+        Assert.True(missing.Count == 0, $"{missing.Count} of {acknowledged.Count} jobs answered 201 are not in the file after the kill: {string.Join(", ", missing.Take(5))}");
+    }
+
     public void Dispose()
     {
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();

@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 
 namespace Reactive.Management.Storage;
@@ -6,14 +7,20 @@ namespace Reactive.Management.Storage;
 /// The embedded SQLite database (one file) that holds peers and jobs: opens connections with the settings
 /// that make a committed write durable, and creates the schema on first use.
 /// </summary>
-internal sealed class SqliteDatabase : IDisposable
+internal sealed class SqliteDatabase : IDisposable, IAsyncDisposable
 {
+    /// <summary>The most writes one commit holds; more wait for the next commit.</summary>
+    public const int MaxWritesPerCommit = 256;
+
     private readonly string _connectionString;
 
-    // SQLite has one writer at a time; writers that collide wait in a sleep-and-retry loop (SQLITE_BUSY), which
-    // under load costs tens of milliseconds per write. Queuing this process's writes here keeps them at disk speed.
-    private readonly SemaphoreSlim _writeGate = new(1, 1);
+    // SQLite has one writer at a time, and each commit costs an fsync (synchronous=FULL). So this process's writes queue
+    // here and one loop commits them in groups: every write waiting when a commit starts goes into it (up to
+    // MaxWritesPerCommit), each in its own savepoint, and each caller's task completes after that commit returns.
+    private readonly Channel<PendingWrite> _writes = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Task _committing;
     private string? _lastWriteFailure;
+    private long _commits;
 
     /// <summary>SQLITE_CONSTRAINT: a write refused by the schema (unique id or key), not by the database.</summary>
     internal const int SqliteConstraint = 19;
@@ -42,7 +49,12 @@ internal sealed class SqliteDatabase : IDisposable
             // SQLite's own words never name the file.
             throw new InvalidOperationException($"The SQLite database '{FullPath}' cannot be used: {exception.Message}", exception);
         }
+
+        _committing = Task.Run(CommitLoopAsync);
     }
+
+    /// <summary>Commits made so far (each holds one or more writes).</summary>
+    public long Commits => Interlocked.Read(ref _commits);
 
     /// <summary>The database file.</summary>
     public string FullPath { get; }
@@ -67,29 +79,168 @@ internal sealed class SqliteDatabase : IDisposable
         }
     }
 
-    /// <summary>Runs <paramref name="write"/> on an open connection, one writer of this process at a time.</summary>
-    /// <remarks>A failed write is remembered (see <see cref="WriteProblemAsync"/>) until a write succeeds.</remarks>
-    public async ValueTask<T> WriteAsync<T>(Func<SqliteConnection, CancellationToken, Task<T>> write, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Runs <paramref name="write"/> in the next group commit and returns its result once that commit is on disk.
+    /// </summary>
+    /// <remarks>
+    /// The write runs in a savepoint of the group's transaction: if it throws, its own changes are rolled back and the
+    /// exception is its caller's alone; the others commit. A write cancelled while it waits does not run. A failed
+    /// write is remembered (see <see cref="WriteProblemAsync"/>) until a write succeeds; a constraint violation (a
+    /// duplicate id or key) is the caller's conflict and is not.
+    /// </remarks>
+    public Task<T> WriteAsync<T>(Func<SqliteConnection, CancellationToken, Task<T>> write, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(write);
-        await _writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        var pending = new PendingWrite<T>(write, cancellationToken);
+        ObjectDisposedException.ThrowIf(!_writes.Writer.TryWrite(pending), this);
+        return pending.Completion;
+    }
+
+    private async Task CommitLoopAsync()
+    {
+        var group = new List<PendingWrite>(MaxWritesPerCommit);
+        SqliteConnection? connection = null;
+        while (await _writes.Reader.WaitToReadAsync().ConfigureAwait(false))
         {
-            await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-            var result = await write(connection, cancellationToken).ConfigureAwait(false);
-            Volatile.Write(ref _lastWriteFailure, null);
-            return result;
+            group.Clear();
+            while (group.Count < MaxWritesPerCommit && _writes.Reader.TryRead(out var pending))
+            {
+                if (!pending.TryCancel())
+                {
+                    group.Add(pending);
+                }
+            }
+
+            if (group.Count == 0)
+            {
+                continue;
+            }
+
+            try
+            {
+                connection ??= await OpenAsync().ConfigureAwait(false);
+                await ExecuteAsync(connection, "BEGIN IMMEDIATE").ConfigureAwait(false);
+                foreach (var pending in group)
+                {
+                    await ExecuteAsync(connection, "SAVEPOINT write").ConfigureAwait(false);
+                    try
+                    {
+                        await pending.RunAsync(connection).ConfigureAwait(false);
+                        await ExecuteAsync(connection, "RELEASE write").ConfigureAwait(false);
+                    }
+                    catch (Exception exception) when (exception is not SqliteException || IsStatementError(exception))
+                    {
+                        // This write's changes go; the group's stay. Its caller gets its exception after the commit.
+                        pending.Failed = exception;
+                        await ExecuteAsync(connection, "ROLLBACK TO write; RELEASE write").ConfigureAwait(false);
+                    }
+                }
+
+                await ExecuteAsync(connection, "COMMIT").ConfigureAwait(false);
+                Interlocked.Increment(ref _commits);
+                foreach (var pending in group)
+                {
+                    if (pending.Failed is SqliteException { SqliteErrorCode: not SqliteConstraint } failed)
+                    {
+                        Volatile.Write(ref _lastWriteFailure, failed.Message);
+                    }
+                    else if (pending.Failed is null)
+                    {
+                        Volatile.Write(ref _lastWriteFailure, null);
+                    }
+
+                    pending.Complete();
+                }
+            }
+            catch (Exception exception)
+            {
+                // The transaction could not begin or commit (a read-only file, a full disk, I/O): no write of the group
+                // is on disk, and every caller hears why. The next group starts on a fresh connection.
+                if (exception is SqliteException { SqliteErrorCode: not SqliteConstraint } failed)
+                {
+                    Volatile.Write(ref _lastWriteFailure, failed.Message);
+                }
+
+                foreach (var pending in group)
+                {
+                    pending.Fail(exception);
+                }
+
+                if (connection is not null)
+                {
+                    // Never hand a connection with a transaction still open back to the pool: every reader would fail.
+                    try
+                    {
+                        await ExecuteAsync(connection, "ROLLBACK").ConfigureAwait(false);
+                    }
+                    catch (SqliteException)
+                    {
+                        // No transaction was open, or the file is gone: either way the connection is dropped below.
+                    }
+
+                    SqliteConnection.ClearPool(connection);
+                    await connection.DisposeAsync().ConfigureAwait(false);
+                    connection = null;
+                }
+            }
         }
-        catch (SqliteException exception) when (exception.SqliteErrorCode != SqliteConstraint)
+
+        if (connection is not null)
         {
-            // A constraint (a duplicate id, say) is the caller's conflict, not a database that cannot write.
-            Volatile.Write(ref _lastWriteFailure, exception.Message);
-            throw;
+            await connection.DisposeAsync().ConfigureAwait(false);
         }
-        finally
+    }
+
+    /// <summary>A failure of one statement (the write's own), which its savepoint undoes; anything else ends the group.</summary>
+    private static bool IsStatementError(Exception exception) =>
+        exception is SqliteException { SqliteErrorCode: SqliteConstraint or 1 /* SQLITE_ERROR */ or 20 /* SQLITE_MISMATCH */ or 25 /* SQLITE_RANGE */ };
+
+    private static async Task ExecuteAsync(SqliteConnection connection, string sql)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>A write waiting for its group commit, and its caller's task.</summary>
+    private abstract class PendingWrite
+    {
+        public Exception? Failed { get; set; }
+
+        public abstract bool TryCancel();
+
+        public abstract Task RunAsync(SqliteConnection connection);
+
+        public abstract void Complete();
+
+        public abstract void Fail(Exception exception);
+    }
+
+    private sealed class PendingWrite<T>(Func<SqliteConnection, CancellationToken, Task<T>> write, CancellationToken cancellationToken) : PendingWrite
+    {
+        private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private T? _result;
+
+        public Task<T> Completion => _completion.Task;
+
+        public override bool TryCancel() => cancellationToken.IsCancellationRequested && _completion.TrySetCanceled(cancellationToken);
+
+        // Once its group has begun, a write runs to the end: its caller's cancellation would leave the group half done.
+        public override async Task RunAsync(SqliteConnection connection) => _result = await write(connection, CancellationToken.None).ConfigureAwait(false);
+
+        public override void Complete()
         {
-            _writeGate.Release();
+            if (Failed is null)
+            {
+                _completion.TrySetResult(_result!);
+            }
+            else
+            {
+                _completion.TrySetException(Failed);
+            }
         }
+
+        public override void Fail(Exception exception) => _completion.TrySetException(exception);
     }
 
     /// <summary>
@@ -116,7 +267,14 @@ internal sealed class SqliteDatabase : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => _writeGate.Dispose();
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    /// <summary>Takes no more writes, commits those queued, and closes the writer's connection before it returns.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _writes.Writer.TryComplete();
+        await _committing.ConfigureAwait(false);
+    }
 
     private void CreateSchema()
     {
