@@ -183,7 +183,6 @@ public sealed class TimerWheelScheduler : IScheduler, ISchedulerPeriodic, IServi
             head.Previous = entry;
         }
 
-        entry.Linked = true;
         _count++;
     }
 
@@ -205,7 +204,6 @@ public sealed class TimerWheelScheduler : IScheduler, ISchedulerPeriodic, IServi
         }
 
         entry.Next = entry.Previous = null;
-        entry.Linked = false;
         _count--;
     }
 
@@ -215,7 +213,7 @@ public sealed class TimerWheelScheduler : IScheduler, ISchedulerPeriodic, IServi
         lock (_gate)
         {
             entry.Cancelled = true;
-            if (entry.Linked)
+            if (entry.IsLinked)
             {
                 Unlink(entry);
             }
@@ -353,7 +351,7 @@ public sealed class TimerWheelScheduler : IScheduler, ISchedulerPeriodic, IServi
                 entry.Run();
             }
 
-            periodicRan |= entry is IPeriodicEntry;
+            periodicRan |= entry.IsPeriodic;
         }
 
         // Put the periodic ones back, all under one lock and one look at the clock (per tick, not per entry).
@@ -365,32 +363,34 @@ public sealed class TimerWheelScheduler : IScheduler, ISchedulerPeriodic, IServi
                 var entry = due;
                 due = entry.RunNext;
                 entry.RunNext = null;
-                if (entry is IPeriodicEntry periodic && !entry.Cancelled && !_disposed)
+                if (entry.IsPeriodic && !entry.Cancelled && !_disposed)
                 {
                     // Keep the phase (no drift). A run the tick fell too far behind for (its next due time has passed)
                     // runs once, on the next tick, and the period starts again from then: never back to back.
-                    var next = entry.Due + periodic.Period;
+                    var next = entry.Due + entry.Period;
                     Link(entry, next <= now ? now : next);
                 }
             }
         }
     }
 
-    private interface IPeriodicEntry
-    {
-        long Period { get; }
-    }
-
     /// <summary>One action in the wheel; it is also the disposable that cancels it.</summary>
-    private abstract class Entry(TimerWheelScheduler wheel) : IDisposable
+    private abstract class Entry(TimerWheelScheduler wheel, long period) : IDisposable
     {
         public Entry? Next;
         public Entry? Previous;
         public Entry? RunNext;
         public long Due;
         public long Tick;
-        public bool Linked;
         public bool Cancelled;
+
+        /// <summary>In <see cref="TimeSpan"/> ticks; 0 for an action that runs once.</summary>
+        public long Period { get; } = period;
+
+        public bool IsPeriodic => Period > 0;
+
+        /// <summary>In a slot's ring (every linked entry has a neighbour, if only itself).</summary>
+        public bool IsLinked => Next is not null;
 
         protected TimerWheelScheduler Wheel { get; } = wheel;
 
@@ -399,7 +399,7 @@ public sealed class TimerWheelScheduler : IScheduler, ISchedulerPeriodic, IServi
         public virtual void Dispose() => Wheel.Cancel(this);
     }
 
-    private sealed class OneShot<TState>(TimerWheelScheduler wheel, TState state, Func<IScheduler, TState, IDisposable> action) : Entry(wheel)
+    private sealed class OneShot<TState>(TimerWheelScheduler wheel, TState state, Func<IScheduler, TState, IDisposable> action) : Entry(wheel, period: 0)
     {
         // What the action returned (Rx's recursive scheduling hands back the next step): disposed with the entry.
         private SingleAssignmentDisposableValue _returned;
@@ -413,11 +413,9 @@ public sealed class TimerWheelScheduler : IScheduler, ISchedulerPeriodic, IServi
         }
     }
 
-    private sealed class Periodic<TState>(TimerWheelScheduler wheel, TState state, long period, Func<TState, TState> action) : Entry(wheel), IPeriodicEntry
+    private sealed class Periodic<TState>(TimerWheelScheduler wheel, TState state, long period, Func<TState, TState> action) : Entry(wheel, period)
     {
         private TState _state = state;
-
-        public long Period => period;
 
         public override void Run() => _state = action(_state);
     }
