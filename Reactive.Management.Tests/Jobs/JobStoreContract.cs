@@ -128,6 +128,138 @@ public abstract class JobStoreContract : IDisposable
         Assert.Empty(beyond);
     }
 
+    [Fact]
+    public async Task A_batch_and_its_jobs_are_stored_together_and_counted_per_state()
+    {
+        var (batch, jobs) = NewBatch(12, maxInFlight: 5);
+
+        await Store.AddBatchAsync(batch, jobs);
+
+        Assert.Equal(batch, await Store.FindBatchAsync(batch.Id));
+        Assert.Null(await Store.FindBatchAsync(Guid.NewGuid()));
+        Assert.Equal(jobs[3], await Store.FindAsync(jobs[3].Id));
+        Assert.Equal(new Dictionary<JobState, int> { [JobState.Pending] = 12 }, await Store.CountBatchAsync(batch.Id));
+        Assert.True(await Store.TryMarkSentAsync(jobs[0] with { State = JobState.Sent, SentAt = T0.AddSeconds(1) }));
+        Assert.True(await Store.TryUpdateAsync(jobs[1] with { State = JobState.Cancelled, CompletedAt = T0.AddSeconds(1) }, [JobState.Pending]));
+        Assert.Equal(
+            new Dictionary<JobState, int> { [JobState.Pending] = 10, [JobState.Sent] = 1, [JobState.Cancelled] = 1 },
+            await Store.CountBatchAsync(batch.Id));
+    }
+
+    [Fact]
+    public async Task A_batch_whose_job_id_is_taken_stores_nothing()
+    {
+        var taken = NewJob(_peerA, T0);
+        await Store.AddAsync(taken);
+        var (batch, jobs) = NewBatch(3, maxInFlight: null);
+        jobs[2] = jobs[2] with { Id = taken.Id };
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Store.AddBatchAsync(batch, jobs).AsTask());
+
+        Assert.Null(await Store.FindBatchAsync(batch.Id));
+        Assert.Null(await Store.FindAsync(jobs[0].Id));
+        Assert.Empty(await Store.CountBatchAsync(batch.Id));
+    }
+
+    [Fact]
+    public async Task Concurrent_sends_of_a_batch_never_pass_its_cap_and_a_finished_job_makes_room_for_one()
+    {
+        var (batch, jobs) = NewBatch(60, maxInFlight: 7);
+        await Store.AddBatchAsync(batch, jobs);
+
+        // Every job at once, as many streams (or replicas) would: the store lets exactly the cap through.
+        var marked = await Task.WhenAll(jobs.Select(job => Task.Run(() => Store.TryMarkSentAsync(job with { State = JobState.Sent, SentAt = T0.AddSeconds(1) }).AsTask())));
+
+        Assert.Equal(7, marked.Count(sent => sent));
+        Assert.Equal(7, (await Store.CountBatchAsync(batch.Id))[JobState.Sent]);
+        var sent = jobs.Where((_, i) => marked[i]).ToList();
+        var waiting = jobs.Where((_, i) => !marked[i]).ToList();
+        Assert.False(await Store.TryMarkSentAsync(waiting[0] with { State = JobState.Sent, SentAt = T0.AddSeconds(2) }));
+
+        Assert.True(await Store.TryUpdateAsync(sent[0] with { State = JobState.Succeeded, CompletedAt = T0.AddSeconds(3) }, [JobState.Sent]));
+        var refilled = await Task.WhenAll(waiting.Take(5).Select(job => Task.Run(() => Store.TryMarkSentAsync(job with { State = JobState.Sent, SentAt = T0.AddSeconds(4) }).AsTask())));
+
+        Assert.Equal(1, refilled.Count(again => again));
+        Assert.Equal(7, (await Store.CountBatchAsync(batch.Id))[JobState.Sent]);
+    }
+
+    [Fact]
+    public async Task A_cancelled_batch_sends_nothing_more_and_a_job_outside_a_batch_has_no_cap()
+    {
+        var (batch, jobs) = NewBatch(3, maxInFlight: null);
+        await Store.AddBatchAsync(batch, jobs);
+        Assert.True(await Store.TryMarkSentAsync(jobs[0] with { State = JobState.Sent, SentAt = T0.AddSeconds(1) }));
+
+        var cancelled = await Store.CancelBatchAsync(batch.Id, T0.AddSeconds(2));
+        var again = await Store.CancelBatchAsync(batch.Id, T0.AddSeconds(3));
+
+        Assert.Equal(batch with { CancelledAt = T0.AddSeconds(2) }, cancelled);
+        Assert.Equal(cancelled, again);
+        Assert.Null(await Store.CancelBatchAsync(Guid.NewGuid(), T0));
+        Assert.False(await Store.TryMarkSentAsync(jobs[1] with { State = JobState.Sent, SentAt = T0.AddSeconds(4) }));
+        var loose = NewJob(_peerA, T0);
+        await Store.AddAsync(loose);
+        Assert.True(await Store.TryMarkSentAsync(loose with { State = JobState.Sent, SentAt = T0.AddSeconds(5) }));
+        Assert.False(await Store.TryMarkSentAsync(loose with { State = JobState.Sent, SentAt = T0.AddSeconds(6) }));
+    }
+
+    [Fact]
+    public async Task Pages_of_all_jobs_run_newest_first_and_are_not_shifted_by_jobs_created_meanwhile()
+    {
+        // Several jobs in one instant: the id orders them, the same in every store.
+        var jobs = Enumerable.Range(0, 23).Select(i => NewJob(i % 2 == 0 ? _peerA : _peerB, T0.AddSeconds(i / 3))).ToList();
+        foreach (var job in jobs)
+        {
+            await Store.AddAsync(job);
+        }
+
+        var expected = jobs.OrderByDescending(job => job.CreatedAt).ThenByDescending(job => job.Id, Comparer<Guid>.Create(JobCursor.CompareIds)).ToList();
+        var seen = new List<Job>();
+        JobCursor? after = null;
+        var pages = 0;
+        do
+        {
+            var page = await Store.QueryAsync(new JobQuery { Limit = 5, After = after });
+            seen.AddRange(page.Jobs);
+            after = page.Next;
+            pages++;
+            // Jobs created while paging (newer than every page) must not appear in, or shift, later pages.
+            await Store.AddAsync(NewJob(_peerA, T0.AddMinutes(10 + pages)));
+        }
+        while (after is not null);
+
+        Assert.Equal(5, pages);
+        Assert.Equal(expected, seen);
+        Assert.Null((await Store.QueryAsync(new JobQuery { Limit = 3, After = JobCursor.After(expected[^1]) })).Next);
+    }
+
+    [Fact]
+    public async Task All_jobs_filter_by_state_peer_batch_and_creation_time()
+    {
+        var old = NewJob(_peerA, T0);
+        var sentB = NewJob(_peerB, T0.AddMinutes(1)) with { State = JobState.Sent, SentAt = T0.AddMinutes(2) };
+        var newA = NewJob(_peerA, T0.AddMinutes(3));
+        foreach (var job in new[] { old, sentB, newA })
+        {
+            await Store.AddAsync(job);
+        }
+
+        var (batch, batchJobs) = NewBatch(2, maxInFlight: 1, createdAt: T0.AddMinutes(4));
+        await Store.AddBatchAsync(batch, batchJobs);
+
+        Assert.Equal([sentB], (await Store.QueryAsync(new JobQuery { State = JobState.Sent })).Jobs);
+        Assert.Equal(
+            [batchJobs.Single(job => job.PeerKey.Equals(_peerA.PublicKey)), newA, old],
+            (await Store.QueryAsync(new JobQuery { PeerId = "peer-" + _peerA.PublicKey })).Jobs);
+        Assert.Equal(batchJobs.Select(job => job.Id).Order(Comparer<Guid>.Create(JobCursor.CompareIds)).Reverse(), (await Store.QueryAsync(new JobQuery { BatchId = batch.Id })).Jobs.Select(job => job.Id));
+        // Strictly after: sentB, created at exactly that time, is not.
+        Assert.Equal(3, (await Store.QueryAsync(new JobQuery { CreatedAfter = T0.AddMinutes(1) })).Jobs.Count);
+        var first = await Store.QueryAsync(new JobQuery { CreatedAfter = T0.AddMinutes(1), State = JobState.Pending, PeerId = "peer-" + _peerA.PublicKey, Limit = 1 });
+        Assert.Equal([batchJobs.Single(job => job.PeerKey.Equals(_peerA.PublicKey))], first.Jobs);
+        Assert.Equal([newA], (await Store.QueryAsync(new JobQuery { CreatedAfter = T0.AddMinutes(1), State = JobState.Pending, PeerId = "peer-" + _peerA.PublicKey, After = first.Next })).Jobs);
+        Assert.Empty((await Store.QueryAsync(new JobQuery { BatchId = Guid.NewGuid() })).Jobs);
+    }
+
     public void Dispose()
     {
         _peerA.Dispose();
@@ -138,6 +270,16 @@ public abstract class JobStoreContract : IDisposable
 
     protected virtual void DisposeStore()
     {
+    }
+
+    /// <summary>A batch over <paramref name="count"/> peers: two of them A and B, the rest fresh keys.</summary>
+    private (JobBatch Batch, List<Job> Jobs) NewBatch(int count, int? maxInFlight, DateTimeOffset? createdAt = null)
+    {
+        var at = createdAt ?? T0;
+        var batch = new JobBatch(JobIds.New(), at, count, maxInFlight);
+        var keys = new[] { _peerA.PublicKey, _peerB.PublicKey }.Concat(Enumerable.Range(2, Math.Max(0, count - 2)).Select(_ => WireGuardKeyPair.Generate().PublicKey)).Take(count);
+        var jobs = keys.Select(key => new Job(JobIds.New(), "peer-" + key, key, new BundleParameters { LogFileCount = 2 }, JobState.Pending, at, BatchId: batch.Id)).ToList();
+        return (batch, jobs);
     }
 
     private static Job NewJob(WireGuardKeyPair peer, DateTimeOffset createdAt) =>

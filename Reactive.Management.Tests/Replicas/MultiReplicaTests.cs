@@ -218,6 +218,77 @@ public sealed class MultiReplicaTests(ITestOutputHelper output) : IAsyncLifetime
         }
     }
 
+    [PostgresFact]
+    public async Task A_batch_capped_at_5_over_peers_on_two_replicas_never_has_more_than_5_sent_in_the_shared_store()
+    {
+        await using var a = await StartReplicaAsync("replica-a");
+        await using var b = await StartReplicaAsync("replica-b");
+        await InstallSentCounterAsync();
+        await using var fleet = await AnsweringPeers.RegisterAsync(a.Service<IPeerRegistry>(), 40, seed: 5);
+        var started = Stopwatch.GetTimestamp();
+        using var response = await a.Api.PostAsJsonAsync("/api/jobs", new { all_peers = true, workload = new { type = "bundle" }, max_in_flight = 5 });
+        response.EnsureSuccessStatusCode();
+        var batchId = Guid.Parse(JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!);
+
+        // Then every peer connects at once, half to each replica: 40 streams open and try to send their pending job
+        // together on two replicas, and only the store sees both. Later sends race the same way on each poll.
+        await Task.WhenAll(
+            Task.Run(() => fleet.ConnectAsync(a, 0, 20, maxAnswerDelay: TimeSpan.FromMilliseconds(30))),
+            Task.Run(() => fleet.ConnectAsync(b, 20, 40, maxAnswerDelay: TimeSpan.FromMilliseconds(30))));
+
+        await Eventually.TrueAsync(
+            async () => (await a.Service<JobBoard>().CountBatchAsync(batchId)).GetValueOrDefault(JobState.Succeeded) == 40,
+            "all 40 jobs answered",
+            TimeSpan.FromSeconds(60));
+        output.WriteLine($"40 peers on two replicas, max_in_flight 5: all answered in {Stopwatch.GetElapsedTime(started).TotalMilliseconds:F0} ms");
+        Assert.Equal(40, fleet.Deliveries.Count);
+        Assert.All(fleet.Deliveries.Values, times => Assert.Equal(1, times));
+        var sentCounts = await SentCountsAsync();
+        Assert.Equal(40, sentCounts.Count);
+        Assert.True(sentCounts.Max() == 5, $"the most jobs sent at once was {sentCounts.Max()}; the cap is 5");
+    }
+
+    /// <summary>
+    /// Records, at every send of a batch's job and inside the send's transaction, how many of the batch's jobs are sent.
+    /// The trigger takes the batch's row lock first, so two sends that raced past a missing lock are counted one after
+    /// the other (the second sees the first) instead of each seeing only itself.
+    /// </summary>
+    private async Task InstallSentCounterAsync()
+    {
+        // The first replica has made the schema.
+        await using var connection = new Npgsql.NpgsqlConnection(_database);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand(
+            """
+            CREATE TABLE sent_counts (sent bigint NOT NULL);
+            CREATE FUNCTION count_sent() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM 1 FROM batches WHERE id = NEW.batch_id FOR UPDATE;
+                INSERT INTO sent_counts SELECT count(*) FROM jobs WHERE batch_id = NEW.batch_id AND status = 'sent';
+                RETURN NULL;
+            END $$;
+            CREATE TRIGGER count_sent AFTER UPDATE OF status ON jobs FOR EACH ROW
+                WHEN (NEW.status = 'sent' AND NEW.batch_id IS NOT NULL) EXECUTE FUNCTION count_sent();
+            """,
+            connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private async Task<List<long>> SentCountsAsync()
+    {
+        await using var connection = new Npgsql.NpgsqlConnection(_database);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand("SELECT sent FROM sent_counts", connection);
+        var counts = new List<long>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            counts.Add(reader.GetInt64(0));
+        }
+
+        return counts;
+    }
+
     private static async Task WaitForStateAsync(ManagementServer replica, Guid jobId, JobState state)
     {
         var store = replica.Service<IJobStore>();

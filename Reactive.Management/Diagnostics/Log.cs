@@ -76,6 +76,15 @@ internal static partial class Log
     [LoggerMessage(405, LogLevel.Warning, "The replica's job hints from PostgreSQL are interrupted; reconnecting (the poll goes on)")]
     public static partial void JobSignalsLost(ILogger logger, Exception exception);
 
+    [LoggerMessage(406, LogLevel.Information, "Batch {BatchId} created: {JobCount} jobs, at most {MaxInFlight} sent at once")]
+    public static partial void BatchCreated(ILogger logger, Guid batchId, int jobCount, string maxInFlight);
+
+    [LoggerMessage(407, LogLevel.Information, "Batch {BatchId} cancelled: {CancelledCount} unfinished jobs cancelled")]
+    public static partial void BatchCancelled(ILogger logger, Guid batchId, int cancelledCount);
+
+    [LoggerMessage(408, LogLevel.Warning, "Could not send more jobs of batch {BatchId}; its next finished job, a peer's next stream or the poll tries again")]
+    public static partial void BatchFillFailed(ILogger logger, Guid batchId, Exception exception);
+
     // 7xx: storage.
     [LoggerMessage(700, LogLevel.Error, "The {Store} failed during {Method} {Path}: {Error}")]
     public static partial void StoreFailed(ILogger logger, string store, string method, string path, string error);

@@ -43,4 +43,49 @@ public interface IJobStore
 
     /// <summary>One page of a peer's jobs, newest first, and how many jobs the peer has in all.</summary>
     ValueTask<(IReadOnlyList<Job> Page, int Total)> ListByPeerAsync(string peerId, int offset, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Stores a job <paramref name="sent"/> (state <see cref="JobState.Sent"/>) only if it is stored as pending and, when it
+    /// belongs to a batch, that batch is not cancelled and has fewer than <see cref="JobBatch.MaxInFlight"/> jobs sent.
+    /// </summary>
+    /// <remarks>
+    /// The cap holds across every writer of the store (several replicas too): the check and the update are one step.
+    /// The default handles jobs outside a batch with <see cref="TryUpdateAsync"/>; a store that keeps batches overrides it.
+    /// </remarks>
+    /// <returns>true when the job is now stored as sent.</returns>
+    ValueTask<bool> TryMarkSentAsync(Job sent, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sent);
+        return sent.BatchId is null
+            ? TryUpdateAsync(sent, [JobState.Pending], cancellationToken)
+            : throw new NotSupportedException($"{GetType().Name} does not keep batches.");
+    }
+
+    /// <summary>
+    /// Stores <paramref name="batch"/> and its <paramref name="jobs"/> (each with <see cref="Job.BatchId"/> set to its id)
+    /// in one durable write: all or none.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A job or batch with the same id exists.</exception>
+    ValueTask AddBatchAsync(JobBatch batch, IReadOnlyList<Job> jobs, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException($"{GetType().Name} does not keep batches.");
+
+    /// <summary>The batch with this id, or null.</summary>
+    ValueTask<JobBatch?> FindBatchAsync(Guid id, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException($"{GetType().Name} does not keep batches.");
+
+    /// <summary>How many of a batch's jobs are in each state (states with none are left out).</summary>
+    ValueTask<IReadOnlyDictionary<JobState, int>> CountBatchAsync(Guid id, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException($"{GetType().Name} does not keep batches.");
+
+    /// <summary>
+    /// Marks the batch cancelled at <paramref name="at"/> (if it was not already), so that none of its pending jobs is
+    /// sent any more.
+    /// </summary>
+    /// <returns>The batch as stored, or null when no batch has the id.</returns>
+    ValueTask<JobBatch?> CancelBatchAsync(Guid id, DateTimeOffset at, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException($"{GetType().Name} does not keep batches.");
+
+    /// <summary>One page of the jobs <paramref name="query"/> selects, newest first (creation time, then id).</summary>
+    ValueTask<JobPage> QueryAsync(JobQuery query, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException($"{GetType().Name} does not list jobs across peers.");
 }

@@ -8,6 +8,7 @@ public sealed class InMemoryJobStore : IJobStore
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<Guid, (long Sequence, Job Job)> _jobs = [];
+    private readonly Dictionary<Guid, JobBatch> _batches = [];
     private long _sequence;
 
     /// <inheritdoc />
@@ -83,7 +84,6 @@ public sealed class InMemoryJobStore : IJobStore
     }
 
     /// <inheritdoc />
-    /// <inheritdoc />
     public async ValueTask<IReadOnlyList<Guid>> ListUnfinishedIdsAsync(WireGuardPublicKey peer, CancellationToken cancellationToken = default) =>
         [.. (await ListUnfinishedAsync(peer, cancellationToken).ConfigureAwait(false)).Select(job => job.Id)];
 
@@ -115,6 +115,120 @@ public sealed class InMemoryJobStore : IJobStore
                 .Select(entry => entry.Job)
                 .ToList();
             return ValueTask.FromResult<(IReadOnlyList<Job>, int)>(([.. all.Skip(offset).Take(limit)], all.Count));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> TryMarkSentAsync(Job sent, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sent);
+        lock (_gate)
+        {
+            if (!_jobs.TryGetValue(sent.Id, out var entry) || entry.Job.State != JobState.Pending || !BatchHasRoom(sent.BatchId))
+            {
+                return ValueTask.FromResult(false);
+            }
+
+            _jobs[sent.Id] = (entry.Sequence, sent);
+            return ValueTask.FromResult(true);
+        }
+    }
+
+    // Under _gate.
+    private bool BatchHasRoom(Guid? batchId)
+    {
+        if (batchId is not { } id)
+        {
+            return true;
+        }
+
+        if (!_batches.TryGetValue(id, out var batch) || batch.CancelledAt is not null)
+        {
+            return false;
+        }
+
+        return batch.MaxInFlight is not { } cap || _jobs.Values.Count(entry => entry.Job.BatchId == id && entry.Job.State == JobState.Sent) < cap;
+    }
+
+    /// <inheritdoc />
+    public ValueTask AddBatchAsync(JobBatch batch, IReadOnlyList<Job> jobs, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(jobs);
+        lock (_gate)
+        {
+            if (_batches.ContainsKey(batch.Id) || jobs.Any(job => _jobs.ContainsKey(job.Id)) || jobs.DistinctBy(job => job.Id).Count() != jobs.Count)
+            {
+                throw new InvalidOperationException($"A batch with the id {batch.Id}, or one of its jobs' ids, exists already.");
+            }
+
+            _batches.Add(batch.Id, batch);
+            foreach (var job in jobs)
+            {
+                Insert(job);
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<JobBatch?> FindBatchAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult(_batches.GetValueOrDefault(id));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyDictionary<JobState, int>> CountBatchAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult<IReadOnlyDictionary<JobState, int>>(
+                _jobs.Values.Where(entry => entry.Job.BatchId == id).GroupBy(entry => entry.Job.State).ToDictionary(group => group.Key, group => group.Count()));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<JobBatch?> CancelBatchAsync(Guid id, DateTimeOffset at, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (!_batches.TryGetValue(id, out var batch))
+            {
+                return ValueTask.FromResult<JobBatch?>(null);
+            }
+
+            if (batch.CancelledAt is null)
+            {
+                batch = _batches[id] = batch with { CancelledAt = at };
+            }
+
+            return ValueTask.FromResult<JobBatch?>(batch);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<JobPage> QueryAsync(JobQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        lock (_gate)
+        {
+            var page = _jobs.Values
+                .Select(entry => entry.Job)
+                .Where(job =>
+                    (query.State is null || job.State == query.State) &&
+                    (query.PeerId is null || job.PeerId == query.PeerId) &&
+                    (query.BatchId is null || job.BatchId == query.BatchId) &&
+                    (query.CreatedAfter is null || job.CreatedAt > query.CreatedAfter) &&
+                    (query.After is not { } after || after.Precedes(job)))
+                .OrderByDescending(job => job.CreatedAt)
+                .ThenByDescending(job => job.Id, Comparer<Guid>.Create(JobCursor.CompareIds))
+                .Take(query.Limit + 1)
+                .ToList();
+            return ValueTask.FromResult(JobPage.FromRows(page, query.Limit));
         }
     }
 }

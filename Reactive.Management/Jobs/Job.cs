@@ -37,6 +37,7 @@ public enum JobState
 /// <param name="UploadKey">The bundle's upload key, on success.</param>
 /// <param name="FailedReason">Why it failed, timed out or was cancelled.</param>
 /// <param name="IdempotencyKey">The client's <c>Idempotency-Key</c> it was created with, if any (unique per peer).</param>
+/// <param name="BatchId">The fan-out (<see cref="JobBatch"/>) it was created in, if any.</param>
 public sealed record Job(
     Guid Id,
     string PeerId,
@@ -48,7 +49,8 @@ public sealed record Job(
     DateTimeOffset? CompletedAt = null,
     string? UploadKey = null,
     string? FailedReason = null,
-    string? IdempotencyKey = null)
+    string? IdempotencyKey = null,
+    Guid? BatchId = null)
 {
     /// <summary>The states a job can still leave.</summary>
     public static readonly IReadOnlyList<JobState> UnfinishedStates = [JobState.Pending, JobState.Sent];

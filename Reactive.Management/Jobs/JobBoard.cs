@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Reactive.Concurrency;
 using System.Reactive.Linq;
 using System.Reactive.Subjects;
@@ -41,6 +42,10 @@ public sealed class JobBoard : IDisposable
     private readonly Subject<Job> _changes = new();
     private readonly ISubject<Job> _changesSynchronized;
     private readonly JobDeadlines _deadlines;
+    private readonly IDisposable? _hints;
+    private readonly ConcurrentDictionary<Guid, BatchFill> _fills = new();
+    private readonly CancellationTokenSource _disposed = new();
+    private int _disposeCalls;
 
     /// <summary>Creates a board over <paramref name="store"/> that sends through <paramref name="hub"/>.</summary>
     internal JobBoard(
@@ -61,6 +66,16 @@ public sealed class JobBoard : IDisposable
         _signals = signals;
         _changesSynchronized = Subject.Synchronize(_changes);
         _deadlines = new JobDeadlines(store, timers ?? scheduler, timeouts ?? JobTimeouts.Default, _logger, Finish);
+        // One subscription for the host, not one per stream: a hint finds its stream by the peer's key.
+        _hints = signals?.PeersWithWork.Subscribe(
+            peer =>
+            {
+                if (_hub.TryGetOutbox(peer, out var outbox))
+                {
+                    outbox.RequestDelivery();
+                }
+            },
+            _ => { });
     }
 
     /// <summary>Every new state of every job, as this process makes it (hot).</summary>
@@ -130,6 +145,91 @@ public sealed class JobBoard : IDisposable
         Log.JobCreated(_logger, job.Id, job.PeerId, job.State.ToName());
         return (job, true);
     }
+
+    /// <summary>
+    /// Creates one job per peer in <paramref name="peers"/>, all in one durable write, and starts sending them: at once to
+    /// connected peers, at most <paramref name="maxInFlight"/> sent and unanswered at a time (across replicas), the rest
+    /// as earlier ones finish, peers with a live stream first.
+    /// </summary>
+    /// <param name="peers">1 to <see cref="JobBatch.MaxJobs"/> distinct peers.</param>
+    /// <param name="bundle">The workload every job carries.</param>
+    /// <param name="maxInFlight">The cap (1 to <see cref="JobBatch.MaxInFlightLimit"/>), or null for none.</param>
+    /// <param name="cancellationToken">Cancels the creation (before the write).</param>
+    /// <returns>The stored batch; its jobs are in the store when this returns.</returns>
+    public async Task<JobBatch> CreateBatchAsync(IReadOnlyList<Peer> peers, BundleParameters bundle, int? maxInFlight, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(peers);
+        ArgumentNullException.ThrowIfNull(bundle);
+        ArgumentOutOfRangeException.ThrowIfZero(peers.Count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(peers.Count, JobBatch.MaxJobs);
+        if (maxInFlight is { } cap && (cap < 1 || cap > JobBatch.MaxInFlightLimit))
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxInFlight), cap, $"The cap is 1 to {JobBatch.MaxInFlightLimit}, or none.");
+        }
+
+        if (peers.DistinctBy(peer => peer.Key).Count() != peers.Count)
+        {
+            throw new ArgumentException("A batch has one job per peer; the peers must be distinct.", nameof(peers));
+        }
+
+        var now = _scheduler.Now;
+        var batch = new JobBatch(JobIds.New(), now, peers.Count, maxInFlight);
+        var jobs = peers.Select(peer => new Job(JobIds.New(), peer.Id, peer.Key, bundle.Clone(), JobState.Pending, now, BatchId: batch.Id)).ToList();
+        await _store.AddBatchAsync(batch, jobs, cancellationToken).ConfigureAwait(false);
+        foreach (var job in jobs)
+        {
+            _metrics?.JobCreated();
+            Announce(job);
+            _deadlines.Arm(job);
+        }
+
+        Log.BatchCreated(_logger, batch.Id, batch.JobCount, maxInFlight?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "all");
+        RequestFill(batch.Id);
+        return batch;
+    }
+
+    /// <summary>The batch with this id, or null.</summary>
+    public ValueTask<JobBatch?> FindBatchAsync(Guid id, CancellationToken cancellationToken = default) => _store.FindBatchAsync(id, cancellationToken);
+
+    /// <summary>How many of the batch's jobs are in each state.</summary>
+    public ValueTask<IReadOnlyDictionary<JobState, int>> CountBatchAsync(Guid id, CancellationToken cancellationToken = default) =>
+        _store.CountBatchAsync(id, cancellationToken);
+
+    /// <summary>
+    /// Cancels a batch: none of its pending jobs is sent any more, and each of its unfinished jobs is cancelled as
+    /// <see cref="CancelAsync"/> does.
+    /// </summary>
+    /// <returns>The batch and how many jobs this call cancelled; a null batch when no batch has the id.</returns>
+    public async Task<(JobBatch? Batch, int Cancelled)> CancelBatchAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        // The batch first: from here no job of it is marked sent, so the unfinished ones listed below are all there is.
+        var batch = await _store.CancelBatchAsync(id, _scheduler.Now, cancellationToken).ConfigureAwait(false);
+        if (batch is null)
+        {
+            return (null, 0);
+        }
+
+        var cancelled = 0;
+        foreach (var state in Job.UnfinishedStates)
+        {
+            JobCursor? after = null;
+            do
+            {
+                var page = await _store.QueryAsync(new JobQuery { BatchId = id, State = state, Limit = JobQuery.MaxLimit, After = after }, cancellationToken).ConfigureAwait(false);
+                // Concurrently, so that the store can commit them together.
+                var outcomes = await Task.WhenAll(page.Jobs.Select(job => CancelAsync(job.Id, cancellationToken))).ConfigureAwait(false);
+                cancelled += outcomes.Count(outcome => outcome.Outcome == JobCancelOutcome.Cancelled);
+                after = page.Next;
+            }
+            while (after is not null);
+        }
+
+        Log.BatchCancelled(_logger, id, cancelled);
+        return (batch, cancelled);
+    }
+
+    /// <summary>One page of the jobs <paramref name="query"/> selects, across all peers, newest first.</summary>
+    public ValueTask<JobPage> QueryAsync(JobQuery query, CancellationToken cancellationToken = default) => _store.QueryAsync(query, cancellationToken);
 
     /// <summary>The job with this id, or null.</summary>
     public ValueTask<Job?> FindAsync(Guid id, CancellationToken cancellationToken = default) => _store.FindAsync(id, cancellationToken);
@@ -268,9 +368,17 @@ public sealed class JobBoard : IDisposable
     /// <summary>Ends <see cref="Changes"/> and stops every deadline.</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposeCalls, 1) != 0)
+        {
+            return;
+        }
+
+        _disposed.Cancel();
+        _hints?.Dispose();
         _deadlines.Dispose();
         _changesSynchronized.OnCompleted();
         _changes.Dispose();
+        // _disposed stays undisposed: a fill loop still finishing may read its token (it holds no timer or handle).
     }
 
     private async Task HintOtherReplicasAsync(WireGuardPublicKey peer, CancellationToken cancellationToken)
@@ -305,7 +413,9 @@ public sealed class JobBoard : IDisposable
             // Stored as sent before it is written: the peer's answer can arrive sooner than a later store write,
             // and an answer to a job still stored as pending would be refused.
             var sent = job with { State = JobState.Sent, SentAt = _scheduler.Now };
-            if (await _store.TryUpdateAsync(sent, [JobState.Pending], cancellationToken).ConfigureAwait(false))
+            // A job of a batch at its cap (or cancelled) stays pending: the store says no, and the batch's next finished
+            // job fills the room.
+            if (await _store.TryMarkSentAsync(sent, cancellationToken).ConfigureAwait(false))
             {
                 Announce(sent);
                 _deadlines.Arm(sent);
@@ -318,7 +428,7 @@ public sealed class JobBoard : IDisposable
             }
             else
             {
-                // Cancelled or timed out meanwhile.
+                // Cancelled or timed out meanwhile, or its batch is at its cap.
                 return null;
             }
         }
@@ -338,6 +448,12 @@ public sealed class JobBoard : IDisposable
     private void Finish(Job job)
     {
         _deadlines.Disarm(job.Id);
+        if (job.BatchId is { } batchId)
+        {
+            // It may have freed a place under the batch's cap.
+            RequestFill(batchId);
+        }
+
         _metrics?.JobCompleted(job.State.ToName());
         // The reason may be the peer's own words.
         Log.JobFinished(_logger, job.Id, job.PeerId, job.State.ToName(), LogText.Escape(job.FailedReason));
@@ -345,6 +461,150 @@ public sealed class JobBoard : IDisposable
     }
 
     private void Announce(Job job) => _changesSynchronized.OnNext(job);
+
+    /// <summary>Asks the batch's fill loop for one more pass (a level: requests during a pass make one more).</summary>
+    private void RequestFill(Guid batchId)
+    {
+        if (_disposed.IsCancellationRequested)
+        {
+            return;
+        }
+
+        var fill = _fills.GetOrAdd(batchId, id => new BatchFill(id));
+        if (fill.Request())
+        {
+            _ = FillWhileRequestedAsync(fill);
+        }
+    }
+
+    private async Task FillWhileRequestedAsync(BatchFill fill)
+    {
+        // Off the caller's thread: Finish runs inside an answer's or a deadline's path.
+        await Task.Yield();
+        do
+        {
+            while (fill.TakeRequest() && !_disposed.IsCancellationRequested)
+            {
+                try
+                {
+                    if (!await FillAsync(fill.BatchId, _disposed.Token).ConfigureAwait(false))
+                    {
+                        // Nothing left to send: forget the loop (a later request makes a new one).
+                        _fills.TryRemove(new KeyValuePair<Guid, BatchFill>(fill.BatchId, fill));
+                    }
+                }
+                catch (Exception exception) when (!_disposed.IsCancellationRequested)
+                {
+                    // The jobs wait in the store: the batch's next finished job, a peer's next stream or the poll sends them.
+                    Log.BatchFillFailed(_logger, fill.BatchId, exception);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+        while (fill.KeepRunning());
+    }
+
+    /// <summary>
+    /// One pass of a batch's fill: as many of its pending jobs as it has room for, to peers with a stream here (in
+    /// id order); for the rest of the room, hints to the other replicas about peers whose streams this one does not
+    /// hold.
+    /// </summary>
+    /// <returns>false when the batch has nothing left to send (none pending, or cancelled).</returns>
+    private async Task<bool> FillAsync(Guid batchId, CancellationToken cancellationToken)
+    {
+        var batch = await _store.FindBatchAsync(batchId, cancellationToken).ConfigureAwait(false);
+        if (batch is null || batch.CancelledAt is not null)
+        {
+            return false;
+        }
+
+        var counts = await _store.CountBatchAsync(batchId, cancellationToken).ConfigureAwait(false);
+        if (counts.GetValueOrDefault(JobState.Pending) == 0)
+        {
+            return false;
+        }
+
+        var room = batch.MaxInFlight is { } cap ? cap - counts.GetValueOrDefault(JobState.Sent) : int.MaxValue;
+        if (room <= 0)
+        {
+            return true;
+        }
+
+        var here = new List<(Job Job, PeerOutbox Outbox)>();
+        var elsewhere = new List<WireGuardPublicKey>();
+        JobCursor? after = null;
+        do
+        {
+            var page = await _store.QueryAsync(new JobQuery { BatchId = batchId, State = JobState.Pending, Limit = JobQuery.MaxLimit, After = after }, cancellationToken).ConfigureAwait(false);
+            foreach (var job in page.Jobs)
+            {
+                if (_hub.TryGetOutbox(job.PeerKey, out var outbox))
+                {
+                    if (here.Count < room && outbox.HasRoom())
+                    {
+                        here.Add((job, outbox));
+                    }
+                }
+                else if (elsewhere.Count < room)
+                {
+                    elsewhere.Add(job.PeerKey);
+                }
+            }
+
+            after = page.Next;
+        }
+        while (after is not null && here.Count < room);
+
+        // Concurrently, so that the store commits them together; each is checked against the cap by the store.
+        await Parallel.ForEachAsync(
+            here,
+            new ParallelOptions { MaxDegreeOfParallelism = 64, CancellationToken = cancellationToken },
+            async (candidate, ct) => await DispatchAsync(candidate.Job, candidate.Outbox, ct).ConfigureAwait(false)).ConfigureAwait(false);
+        if (_signals is not null)
+        {
+            foreach (var peer in elsewhere.Take(room - here.Count))
+            {
+                await HintOtherReplicasAsync(peer, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// The state of one batch's fill loop: whether a pass is wanted and whether the loop runs. A level, as
+    /// <see cref="PeerOutbox.RequestDelivery"/> is: a request made while a pass runs makes one more pass.
+    /// </summary>
+    private sealed class BatchFill(Guid batchId)
+    {
+        private int _requested;
+        private int _running;
+
+        public Guid BatchId { get; } = batchId;
+
+        /// <summary>Sets the request; true when the caller must start the loop (none runs).</summary>
+        public bool Request()
+        {
+            Interlocked.Exchange(ref _requested, 1);
+            return Interlocked.CompareExchange(ref _running, 1, 0) == 0;
+        }
+
+        /// <summary>Takes the request, if one is set.</summary>
+        public bool TakeRequest() => Interlocked.Exchange(ref _requested, 0) == 1;
+
+        /// <summary>
+        /// Called when no request is left: stops the loop, then looks again, so that a request made just before the stop
+        /// is not left without a loop. true when this loop goes on.
+        /// </summary>
+        public bool KeepRunning()
+        {
+            Interlocked.Exchange(ref _running, 0);
+            return Volatile.Read(ref _requested) == 1 && Interlocked.CompareExchange(ref _running, 1, 0) == 0;
+        }
+    }
 
     private static string Reason(JobResponse response)
     {

@@ -31,9 +31,12 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
     /// <summary>A command on a new pooled connection that is closed with the command's reader or execution.</summary>
     public async ValueTask<NpgsqlCommand> CommandAsync(string sql, CancellationToken cancellationToken = default)
     {
-        await _schema.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await EnsureSchemaAsync(cancellationToken).ConfigureAwait(false);
         return DataSource.CreateCommand(sql);
     }
+
+    /// <summary>Waits for the schema, before a connection is opened directly (for a transaction).</summary>
+    public Task EnsureSchemaAsync(CancellationToken cancellationToken = default) => _schema.Value.WaitAsync(cancellationToken);
 
     /// <inheritdoc />
     public ValueTask DisposeAsync() => DataSource.DisposeAsync();
@@ -72,6 +75,18 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
             CREATE INDEX IF NOT EXISTS jobs_by_peer_id ON jobs (peer_id, created_at, seq);
             ALTER TABLE jobs ADD COLUMN IF NOT EXISTS idempotency_key text NULL;
             CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_idempotency_key ON jobs (peer_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+            ALTER TABLE jobs ADD COLUMN IF NOT EXISTS batch_id uuid NULL;
+            CREATE TABLE IF NOT EXISTS batches (
+                id            uuid    NOT NULL PRIMARY KEY,
+                created_at    bigint  NOT NULL,
+                job_count     integer NOT NULL,
+                max_in_flight integer NULL,
+                cancelled_at  bigint  NULL
+            );
+            CREATE INDEX IF NOT EXISTS jobs_by_batch_status ON jobs (batch_id, status) WHERE batch_id IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS jobs_by_batch ON jobs (batch_id, created_at, id) WHERE batch_id IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at, id);
+            CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at, id);
             CREATE TABLE IF NOT EXISTS stream_owners (
                 peer_key  text   NOT NULL PRIMARY KEY,
                 replica   text   NOT NULL,

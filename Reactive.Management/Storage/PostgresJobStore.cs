@@ -14,7 +14,7 @@ namespace Reactive.Management.Storage;
 internal sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
 {
     private const string Columns = StoredRows.JobColumns;
-    private const string Values = "@id, @peer_id, @peer_key, @workload, @status, @created_at, @sent_at, @completed_at, @upload_key, @failed_reason, @idempotency_key";
+    private const string Values = "@id, @peer_id, @peer_key, @workload, @status, @created_at, @sent_at, @completed_at, @upload_key, @failed_reason, @idempotency_key, @batch_id";
 
     /// <inheritdoc />
     public async ValueTask AddAsync(Job job, CancellationToken cancellationToken = default)
@@ -124,10 +124,151 @@ internal sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
         return (await StoredRows.ReadAllAsync(page, StoredRows.ReadJob, cancellationToken).ConfigureAwait(false), total);
     }
 
-    /// <summary>The keys of peers that have pending jobs (for the replica's poll).</summary>
+    /// <inheritdoc />
+    public async ValueTask<bool> TryMarkSentAsync(Job sent, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sent);
+        if (sent.BatchId is not { } batchId)
+        {
+            return await TryUpdateAsync(sent, [JobState.Pending], cancellationToken).ConfigureAwait(false);
+        }
+
+        // Replicas mark a batch's jobs sent concurrently: the batch's row lock makes their count-and-update one at a
+        // time, and under READ COMMITTED the update's count (a new statement) sees every send committed before the lock.
+        await database.EnsureSchemaAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using (var lockBatch = new NpgsqlCommand("SELECT max_in_flight, cancelled_at FROM batches WHERE id = @batch_id FOR UPDATE", connection, transaction))
+        {
+            lockBatch.Parameters.AddWithValue("batch_id", batchId);
+            await using var reader = await lockBatch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false) || !reader.IsDBNull(1))
+            {
+                return false;
+            }
+        }
+
+        await using var update = new NpgsqlCommand(
+            """
+            UPDATE jobs SET status = @status, sent_at = @sent_at
+            WHERE id = @id AND status = 'pending' AND (
+                SELECT b.max_in_flight IS NULL OR (SELECT count(*) FROM jobs s WHERE s.batch_id = @batch_id AND s.status = 'sent') < b.max_in_flight
+                FROM batches b WHERE b.id = @batch_id)
+            """,
+            connection,
+            transaction);
+        update.Parameters.AddWithValue("id", sent.Id);
+        update.Parameters.AddWithValue("status", sent.State.ToName());
+        update.Parameters.AddWithValue("sent_at", NpgsqlTypes.NpgsqlDbType.Bigint, ToTicksOrNull(sent.SentAt));
+        update.Parameters.AddWithValue("batch_id", batchId);
+        var updated = await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return updated;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask AddBatchAsync(JobBatch batch, IReadOnlyList<Job> jobs, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(jobs);
+        await database.EnsureSchemaAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await using (var insertBatch = new NpgsqlCommand(
+                $"INSERT INTO batches ({StoredRows.BatchColumns}) VALUES (@id, @created_at, @job_count, @max_in_flight, NULL)", connection, transaction))
+            {
+                insertBatch.Parameters.AddWithValue("id", batch.Id);
+                insertBatch.Parameters.AddWithValue("created_at", ToTicks(batch.CreatedAt));
+                insertBatch.Parameters.AddWithValue("job_count", batch.JobCount);
+                insertBatch.Parameters.AddWithValue("max_in_flight", NpgsqlTypes.NpgsqlDbType.Integer, batch.MaxInFlight is { } cap ? cap : DBNull.Value);
+                await insertBatch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            // Binary COPY: the whole batch in one stream and one commit.
+            await using (var copy = await connection.BeginBinaryImportAsync($"COPY jobs ({Columns}) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false))
+            {
+                foreach (var job in jobs)
+                {
+                    await copy.StartRowAsync(cancellationToken).ConfigureAwait(false);
+                    await copy.WriteAsync(job.Id, NpgsqlTypes.NpgsqlDbType.Uuid, cancellationToken).ConfigureAwait(false);
+                    await copy.WriteAsync(job.PeerId, NpgsqlTypes.NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                    await copy.WriteAsync(job.PeerKey.ToString(), NpgsqlTypes.NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                    await copy.WriteAsync(job.Bundle.ToByteArray(), NpgsqlTypes.NpgsqlDbType.Bytea, cancellationToken).ConfigureAwait(false);
+                    await copy.WriteAsync(job.State.ToName(), NpgsqlTypes.NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                    await copy.WriteAsync(ToTicks(job.CreatedAt), NpgsqlTypes.NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+                    await copy.WriteAsync(ToTicksOrNull(job.SentAt), NpgsqlTypes.NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+                    await copy.WriteAsync(ToTicksOrNull(job.CompletedAt), NpgsqlTypes.NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+                    await copy.WriteAsync(OrNull(job.UploadKey), NpgsqlTypes.NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                    await copy.WriteAsync(OrNull(job.FailedReason), NpgsqlTypes.NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                    await copy.WriteAsync(OrNull(job.IdempotencyKey), NpgsqlTypes.NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                    await copy.WriteAsync(job.BatchId is { } batchId ? batchId : (object)DBNull.Value, NpgsqlTypes.NpgsqlDbType.Uuid, cancellationToken).ConfigureAwait(false);
+                }
+
+                await copy.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException exception) when (exception.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            throw new InvalidOperationException($"A batch with the id {batch.Id}, or one of its jobs' ids, exists already.", exception);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<JobBatch?> FindBatchAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        await using var command = await database.CommandAsync($"SELECT {StoredRows.BatchColumns} FROM batches WHERE id = @id", cancellationToken).ConfigureAwait(false);
+        command.Parameters.AddWithValue("id", id);
+        var batches = await StoredRows.ReadAllAsync(command, StoredRows.ReadBatch, cancellationToken).ConfigureAwait(false);
+        return batches.Count == 0 ? null : batches[0];
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyDictionary<JobState, int>> CountBatchAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        await using var command = await database.CommandAsync("SELECT status, count(*) FROM jobs WHERE batch_id = @id GROUP BY status", cancellationToken).ConfigureAwait(false);
+        command.Parameters.AddWithValue("id", id);
+        return await StoredRows.ReadCountsAsync(command, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<JobBatch?> CancelBatchAsync(Guid id, DateTimeOffset at, CancellationToken cancellationToken = default)
+    {
+        await using (var command = await database.CommandAsync("UPDATE batches SET cancelled_at = @at WHERE id = @id AND cancelled_at IS NULL", cancellationToken).ConfigureAwait(false))
+        {
+            command.Parameters.AddWithValue("id", id);
+            command.Parameters.AddWithValue("at", ToTicks(at));
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return await FindBatchAsync(id, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<JobPage> QueryAsync(JobQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        await using var command = await database.CommandAsync("", cancellationToken).ConfigureAwait(false);
+        JobQuerySql.Prepare(query, command, id => id);
+        return JobPage.FromRows(await StoredRows.ReadAllAsync(command, StoredRows.ReadJob, cancellationToken).ConfigureAwait(false), query.Limit);
+    }
+
+    /// <summary>
+    /// The keys of peers that have pending jobs that could be sent now (for the replica's poll): jobs of a cancelled
+    /// batch, or of a batch at its cap, wait for the batch, not for their peer.
+    /// </summary>
     public async ValueTask<IReadOnlyList<WireGuardPublicKey>> PeersWithPendingJobsAsync(CancellationToken cancellationToken = default)
     {
-        await using var command = await database.CommandAsync("SELECT DISTINCT peer_key FROM jobs WHERE status = 'pending'", cancellationToken).ConfigureAwait(false);
+        await using var command = await database.CommandAsync(
+            """
+            SELECT DISTINCT j.peer_key FROM jobs j LEFT JOIN batches b ON b.id = j.batch_id
+            WHERE j.status = 'pending' AND (j.batch_id IS NULL OR (b.cancelled_at IS NULL AND (
+                b.max_in_flight IS NULL OR (SELECT count(*) FROM jobs s WHERE s.batch_id = b.id AND s.status = 'sent') < b.max_in_flight)))
+            """,
+            cancellationToken).ConfigureAwait(false);
         var keys = new List<WireGuardPublicKey>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -151,5 +292,6 @@ internal sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
         command.Parameters.AddWithValue("upload_key", NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.UploadKey));
         command.Parameters.AddWithValue("failed_reason", NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.FailedReason));
         command.Parameters.AddWithValue("idempotency_key", NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.IdempotencyKey));
+        command.Parameters.AddWithValue("batch_id", NpgsqlTypes.NpgsqlDbType.Uuid, job.BatchId is { } batchId ? batchId : DBNull.Value);
     }
 }

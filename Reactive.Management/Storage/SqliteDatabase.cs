@@ -318,8 +318,29 @@ internal sealed class SqliteDatabase : IDisposable, IAsyncDisposable
             add.ExecuteNonQuery();
         }
 
+        columns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'batch_id'";
+        if (Convert.ToInt64(columns.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
+        {
+            using var add = connection.CreateCommand();
+            add.CommandText = "ALTER TABLE jobs ADD COLUMN batch_id TEXT NULL";
+            add.ExecuteNonQuery();
+        }
+
         using var index = connection.CreateCommand();
-        index.CommandText = "CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_idempotency_key ON jobs (peer_id, idempotency_key) WHERE idempotency_key IS NOT NULL";
+        index.CommandText =
+            """
+            CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_idempotency_key ON jobs (peer_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+            CREATE TABLE IF NOT EXISTS batches (
+                id            TEXT    NOT NULL PRIMARY KEY,
+                created_at    INTEGER NOT NULL,
+                job_count     INTEGER NOT NULL,
+                max_in_flight INTEGER NULL,
+                cancelled_at  INTEGER NULL
+            );
+            CREATE INDEX IF NOT EXISTS jobs_by_batch_status ON jobs (batch_id, status) WHERE batch_id IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS jobs_by_batch ON jobs (batch_id, created_at, id) WHERE batch_id IS NOT NULL;
+            CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at, id);
+            """;
         index.ExecuteNonQuery();
     }
 }

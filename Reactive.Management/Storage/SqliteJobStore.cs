@@ -11,7 +11,7 @@ namespace Reactive.Management.Storage;
 internal sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
 {
     private const string Columns = StoredRows.JobColumns;
-    private const string Values = "$id, $peer_id, $peer_key, $workload, $status, $created_at, $sent_at, $completed_at, $upload_key, $failed_reason, $idempotency_key";
+    private const string Values = "$id, $peer_id, $peer_key, $workload, $status, $created_at, $sent_at, $completed_at, $upload_key, $failed_reason, $idempotency_key, $batch_id";
 
     /// <inheritdoc />
     public async ValueTask AddAsync(Job job, CancellationToken cancellationToken = default)
@@ -146,6 +146,122 @@ internal sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
         return (await StoredRows.ReadAllAsync(page, StoredRows.ReadJob, cancellationToken).ConfigureAwait(false), total);
     }
 
+    /// <inheritdoc />
+    public async ValueTask<bool> TryMarkSentAsync(Job sent, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sent);
+        // One statement run by the one writer: the cap is read and the job marked sent with no other write between.
+        var updatedRows = await database.WriteAsync(
+            async (connection, ct) =>
+            {
+                await using var command = connection.CreateCommand();
+                command.CommandText =
+                    """
+                    UPDATE jobs SET status = $status, sent_at = $sent_at
+                    WHERE id = $id AND status = 'pending' AND (
+                        $batch_id IS NULL OR EXISTS (
+                            SELECT 1 FROM batches b WHERE b.id = $batch_id AND b.cancelled_at IS NULL AND (
+                                b.max_in_flight IS NULL OR
+                                (SELECT COUNT(*) FROM jobs s WHERE s.batch_id = $batch_id AND s.status = 'sent') < b.max_in_flight)))
+                    """;
+                command.Parameters.AddWithValue("$id", sent.Id.ToString());
+                command.Parameters.AddWithValue("$status", sent.State.ToName());
+                command.Parameters.AddWithValue("$sent_at", ToTicksOrNull(sent.SentAt));
+                command.Parameters.AddWithValue("$batch_id", sent.BatchId is { } batchId ? batchId.ToString() : DBNull.Value);
+                return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            },
+            cancellationToken).ConfigureAwait(false);
+        return updatedRows == 1;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask AddBatchAsync(JobBatch batch, IReadOnlyList<Job> jobs, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(jobs);
+        try
+        {
+            await database.WriteAsync(
+                async (connection, ct) =>
+                {
+                    await using (var insertBatch = connection.CreateCommand())
+                    {
+                        insertBatch.CommandText = $"INSERT INTO batches ({StoredRows.BatchColumns}) VALUES ($id, $created_at, $job_count, $max_in_flight, $cancelled_at)";
+                        insertBatch.Parameters.AddWithValue("$id", batch.Id.ToString());
+                        insertBatch.Parameters.AddWithValue("$created_at", ToTicks(batch.CreatedAt));
+                        insertBatch.Parameters.AddWithValue("$job_count", batch.JobCount);
+                        insertBatch.Parameters.AddWithValue("$max_in_flight", batch.MaxInFlight is { } cap ? cap : DBNull.Value);
+                        insertBatch.Parameters.AddWithValue("$cancelled_at", ToTicksOrNull(batch.CancelledAt));
+                        await insertBatch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                    }
+
+                    // One prepared statement, its parameters rebound per job: the whole batch is one savepoint of one commit.
+                    await using var insert = connection.CreateCommand();
+                    insert.CommandText = $"INSERT INTO jobs ({Columns}) VALUES ({Values})";
+                    foreach (var job in jobs)
+                    {
+                        insert.Parameters.Clear();
+                        Bind(insert, job);
+                        await insert.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                    }
+
+                    return jobs.Count;
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (SqliteException exception) when (exception.SqliteErrorCode == SqliteDatabase.SqliteConstraint)
+        {
+            throw new InvalidOperationException($"A batch with the id {batch.Id}, or one of its jobs' ids, exists already.", exception);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<JobBatch?> FindBatchAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT {StoredRows.BatchColumns} FROM batches WHERE id = $id";
+        command.Parameters.AddWithValue("$id", id.ToString());
+        var batches = await StoredRows.ReadAllAsync(command, StoredRows.ReadBatch, cancellationToken).ConfigureAwait(false);
+        return batches.Count == 0 ? null : batches[0];
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyDictionary<JobState, int>> CountBatchAsync(Guid id, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT status, COUNT(*) FROM jobs WHERE batch_id = $id GROUP BY status";
+        command.Parameters.AddWithValue("$id", id.ToString());
+        return await StoredRows.ReadCountsAsync(command, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<JobBatch?> CancelBatchAsync(Guid id, DateTimeOffset at, CancellationToken cancellationToken = default)
+    {
+        await database.WriteAsync(
+            async (connection, ct) =>
+            {
+                await using var command = connection.CreateCommand();
+                command.CommandText = "UPDATE batches SET cancelled_at = $at WHERE id = $id AND cancelled_at IS NULL";
+                command.Parameters.AddWithValue("$id", id.ToString());
+                command.Parameters.AddWithValue("$at", ToTicks(at));
+                return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            },
+            cancellationToken).ConfigureAwait(false);
+        return await FindBatchAsync(id, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<JobPage> QueryAsync(JobQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        JobQuerySql.Prepare(query, command, id => id.ToString());
+        return JobPage.FromRows(await StoredRows.ReadAllAsync(command, StoredRows.ReadJob, cancellationToken).ConfigureAwait(false), query.Limit);
+    }
+
     private static void Bind(SqliteCommand command, Job job)
     {
         command.Parameters.AddWithValue("$id", job.Id.ToString());
@@ -159,5 +275,6 @@ internal sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
         command.Parameters.AddWithValue("$upload_key", OrNull(job.UploadKey));
         command.Parameters.AddWithValue("$failed_reason", OrNull(job.FailedReason));
         command.Parameters.AddWithValue("$idempotency_key", OrNull(job.IdempotencyKey));
+        command.Parameters.AddWithValue("$batch_id", job.BatchId is { } batchId ? batchId.ToString() : DBNull.Value);
     }
 }

@@ -11,7 +11,7 @@ namespace Reactive.Management.Storage;
 internal static class StoredRows
 {
     /// <summary>The <c>jobs</c> columns, in the order <see cref="ReadJob"/> reads them.</summary>
-    public const string JobColumns = "id, peer_id, peer_key, workload, status, created_at, sent_at, completed_at, upload_key, failed_reason, idempotency_key";
+    public const string JobColumns = "id, peer_id, peer_key, workload, status, created_at, sent_at, completed_at, upload_key, failed_reason, idempotency_key, batch_id";
 
     /// <summary>The <c>peers</c> columns, in the order <see cref="ReadPeer"/> reads them.</summary>
     public const string PeerColumns = "id, wg_pub_key, name, created_at";
@@ -28,7 +28,25 @@ internal static class StoredRows
         NullableTicks(reader, 7),
         reader.IsDBNull(8) ? null : reader.GetString(8),
         reader.IsDBNull(9) ? null : reader.GetString(9),
-        reader.IsDBNull(10) ? null : reader.GetString(10));
+        reader.IsDBNull(10) ? null : reader.GetString(10),
+        reader.IsDBNull(11) ? null : reader.GetValue(11) is Guid batchId ? batchId : Guid.Parse(reader.GetString(11)));
+
+    /// <summary>The <c>batches</c> columns, in the order <see cref="ReadBatch"/> reads them.</summary>
+    public const string BatchColumns = "id, created_at, job_count, max_in_flight, cancelled_at";
+
+    public static JobBatch ReadBatch(DbDataReader reader) => new(
+        reader.GetValue(0) is Guid id ? id : Guid.Parse(reader.GetString(0)),
+        FromTicks(reader.GetInt64(1)),
+        reader.GetInt32(2),
+        reader.IsDBNull(3) ? null : reader.GetInt32(3),
+        NullableTicks(reader, 4));
+
+    /// <summary>Counts per state from rows of (status, count).</summary>
+    public static async Task<IReadOnlyDictionary<JobState, int>> ReadCountsAsync(DbCommand command, CancellationToken cancellationToken)
+    {
+        var rows = await ReadAllAsync(command, reader => (State: JobStateNames.Parse(reader.GetString(0)), Count: Convert.ToInt32(reader.GetValue(1), System.Globalization.CultureInfo.InvariantCulture)), cancellationToken).ConfigureAwait(false);
+        return rows.ToDictionary(row => row.State, row => row.Count);
+    }
 
     public static Peer ReadPeer(DbDataReader reader) =>
         new(reader.GetString(0), WireGuardPublicKey.Parse(reader.GetString(1)), reader.GetString(2), FromTicks(reader.GetInt64(3)));

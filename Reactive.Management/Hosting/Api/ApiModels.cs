@@ -46,7 +46,8 @@ internal sealed record JobResponseModel(
     DateTimeOffset? CompletedAt,
     string? FailedReason,
     WorkloadResponse Workload,
-    string? IdempotencyKey)
+    string? IdempotencyKey,
+    string? BatchId)
 {
     public static JobResponseModel From(Job job) => new(
         job.Id.ToString(),
@@ -60,5 +61,39 @@ internal sealed record JobResponseModel(
             "bundle",
             new BundleParametersModel(job.Bundle.BundleFor, job.Bundle.BundleForTime, job.Bundle.LogFileCount, job.Bundle.Anonymize),
             job.State == JobState.Succeeded ? new BundleResultModel(job.UploadKey) : null),
-        job.IdempotencyKey);
+        job.IdempotencyKey,
+        job.BatchId?.ToString());
+}
+
+internal sealed record CreateBatchRequest(IReadOnlyList<string>? PeerIds, bool? AllPeers, WorkloadRequest? Workload, int? MaxInFlight);
+
+internal sealed record BatchCreatedResponse(string Id, int Jobs, int? MaxInFlight);
+
+/// <summary>A page of jobs: <c>next_cursor</c> is absent on the last page.</summary>
+internal sealed record JobPageResponse(IEnumerable<JobResponseModel> Items, string? NextCursor)
+{
+    public static JobPageResponse From(JobPage page) => new(page.Jobs.Select(JobResponseModel.From), page.Next?.ToString());
+}
+
+internal sealed record BatchResponse(
+    string Id,
+    DateTimeOffset CreatedAt,
+    int Jobs,
+    int? MaxInFlight,
+    DateTimeOffset? CancelledAt,
+    IReadOnlyDictionary<string, int> Counts,
+    IEnumerable<JobResponseModel> Items,
+    string? NextCursor,
+    int? Cancelled = null)
+{
+    public static BatchResponse From(JobBatch batch, IReadOnlyDictionary<JobState, int> counts, JobPage page, int? cancelled = null) => new(
+        batch.Id.ToString(),
+        batch.CreatedAt,
+        batch.JobCount,
+        batch.MaxInFlight,
+        batch.CancelledAt,
+        Enum.GetValues<JobState>().ToDictionary(state => state.ToName(), state => counts.GetValueOrDefault(state)),
+        page.Jobs.Select(JobResponseModel.From),
+        page.Next?.ToString(),
+        cancelled);
 }

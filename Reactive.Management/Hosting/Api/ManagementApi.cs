@@ -21,7 +21,7 @@ namespace Reactive.Management.Hosting.Api;
 /// The HTTP API, modelled on NetBird's: peers, and the jobs asked of them. Errors are problem-details
 /// bodies (RFC 9457): 400 for bad input, 404 for unknown ids, 409 for a transition the job cannot make.
 /// </summary>
-internal static class ManagementApi
+internal static partial class ManagementApi
 {
     private const int DefaultPageSize = 100;
     private const int MaxPageSize = 500;
@@ -31,6 +31,9 @@ internal static class ManagementApi
 
     /// <summary>The largest API request body, in bytes; the largest real one (a job with its workload) is under 1 KiB.</summary>
     private const int MaxBodyBytes = 64 * 1024;
+
+    /// <summary>The largest batch body, in bytes: room for 10,000 peer ids of up to ~100 characters.</summary>
+    private const int MaxBatchBodyBytes = 1024 * 1024;
 
     public static RouteGroupBuilder MapManagementApi(this RouteGroupBuilder api)
     {
@@ -44,6 +47,12 @@ internal static class ManagementApi
         peers.MapGet("/{peerId}/jobs", ListJobsAsync);
         peers.MapGet("/{peerId}/jobs/{jobId}", GetJobAsync);
         peers.MapDelete("/{peerId}/jobs/{jobId}", CancelJobAsync);
+        var jobs = api.MapGroup("/jobs");
+        jobs.MapPost("/", CreateBatchAsync);
+        jobs.MapGet("/", QueryJobsAsync);
+        var batches = api.MapGroup("/batches");
+        batches.MapGet("/{batchId}", GetBatchAsync);
+        batches.MapDelete("/{batchId}", CancelBatchAsync);
         return api;
     }
 
@@ -158,20 +167,9 @@ internal static class ManagementApi
             return error;
         }
 
-        if (body!.Workload is not { } workload)
+        if (ReadBundle(body!.Workload, out var bundle) is { } badWorkload)
         {
-            return BadRequest("workload is required.");
-        }
-
-        if (workload.Type != "bundle")
-        {
-            return BadRequest($"workload.type '{workload.Type}' is not supported; the supported type is 'bundle'.");
-        }
-
-        var parameters = workload.Parameters ?? new BundleParametersModel(false, 0, 0, false);
-        if (parameters.BundleForTime < 0 || parameters.LogFileCount < 0)
-        {
-            return BadRequest("workload.parameters.bundle_for_time and log_file_count must not be negative.");
+            return badWorkload;
         }
 
         var idempotencyKey = http.Request.Headers[IdempotencyKeyHeader].ToString();
@@ -180,24 +178,9 @@ internal static class ManagementApi
             return BadRequest($"{IdempotencyKeyHeader} must be 1 to {MaxIdempotencyKeyLength} visible ASCII characters (a UUID is a good one).");
         }
 
-        var bundle = new BundleParameters
-        {
-            BundleFor = parameters.BundleFor,
-            BundleForTime = parameters.BundleForTime,
-            LogFileCount = parameters.LogFileCount,
-            Anonymize = parameters.Anonymize,
-        };
-
         if (!limiter.TryAcquire())
         {
-            var settings = options.Value;
-            metrics.ApiRefused("rate_limited");
-            Log.JobCreationRateLimited(logger, peer.Id, settings.MaxJobsPerSecond, settings.JobCreationBurst);
-            http.Response.Headers.RetryAfter = "1";
-            return Results.Problem(
-                statusCode: StatusCodes.Status429TooManyRequests,
-                title: "Too many jobs",
-                detail: $"The API creates at most {settings.MaxJobsPerSecond} jobs a second (bursts of {settings.JobCreationBurst}); retry after a second.");
+            return TooManyJobs(http, options.Value, metrics, logger, peer.Id);
         }
 
         var (job, created) = await board.CreateOnceAsync(peer, bundle, idempotencyKey.Length == 0 ? null : idempotencyKey, cancellationToken);
@@ -217,6 +200,247 @@ internal static class ManagementApi
 
         return Results.Json(JobResponseModel.From(job), ApiJson.Options, statusCode: StatusCodes.Status201Created);
     }
+
+    private static async Task<IResult> CreateBatchAsync(
+        HttpContext http,
+        IPeerRegistry registry,
+        JobBoard board,
+        JobCreationLimiter limiter,
+        IOptions<ManagementOptions> options,
+        ManagementMetrics metrics,
+        ILogger<JobBoard> logger,
+        CancellationToken cancellationToken)
+    {
+        var (body, error) = await ReadAsync<CreateBatchRequest>(http.Request, cancellationToken, MaxBatchBodyBytes);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        if (ReadBundle(body!.Workload, out var bundle) is { } badWorkload)
+        {
+            return badWorkload;
+        }
+
+        if ((body.PeerIds is null) == (body.AllPeers is not true))
+        {
+            return BadRequest("Send either peer_ids (a list of peer ids) or \"all_peers\": true, not both.");
+        }
+
+        if (body.MaxInFlight is { } cap && (cap < 1 || cap > JobBatch.MaxInFlightLimit))
+        {
+            return BadRequest($"max_in_flight must be 1 to {JobBatch.MaxInFlightLimit} (leave it out for no cap); got {cap}.");
+        }
+
+        var known = (await registry.ListAsync(cancellationToken)).ToDictionary(peer => peer.Id, StringComparer.Ordinal);
+        List<Peer> peers;
+        if (body.PeerIds is { } peerIds)
+        {
+            if (peerIds.Count == 0)
+            {
+                return BadRequest("peer_ids is empty; name at least one peer (or send \"all_peers\": true).");
+            }
+
+            if (peerIds.Count > JobBatch.MaxJobs)
+            {
+                return BadRequest($"A batch holds at most {JobBatch.MaxJobs} peers; peer_ids has {peerIds.Count}.");
+            }
+
+            var duplicates = peerIds.GroupBy(id => id, StringComparer.Ordinal).Where(group => group.Count() > 1).Select(group => group.Key).ToList();
+            if (duplicates.Count > 0)
+            {
+                return PeerIdsProblem(StatusCodes.Status400BadRequest, "Duplicate peer ids", "peer_ids names these peers more than once (a batch has one job per peer)", "duplicate_peer_ids", duplicates);
+            }
+
+            var unknown = peerIds.Where(id => !known.ContainsKey(id)).ToList();
+            if (unknown.Count > 0)
+            {
+                return PeerIdsProblem(StatusCodes.Status404NotFound, "Peers not found", "No peer has these ids", "unknown_peer_ids", unknown);
+            }
+
+            peers = [.. peerIds.Select(id => known[id])];
+        }
+        else
+        {
+            if (known.Count == 0)
+            {
+                return BadRequest("all_peers: there are no peers yet.");
+            }
+
+            if (known.Count > JobBatch.MaxJobs)
+            {
+                return BadRequest($"A batch holds at most {JobBatch.MaxJobs} peers and there are {known.Count}; send them in several batches with peer_ids.");
+            }
+
+            peers = [.. known.Values.OrderBy(peer => peer.CreatedAt).ThenBy(peer => peer.Id, StringComparer.Ordinal)];
+        }
+
+        // A batch is one creation for the rate limit: its size is bounded, and its sending is paced by max_in_flight.
+        if (!limiter.TryAcquire())
+        {
+            return TooManyJobs(http, options.Value, metrics, logger, "(batch)");
+        }
+
+        var batch = await board.CreateBatchAsync(peers, bundle, body.MaxInFlight, cancellationToken);
+        return Results.Json(
+            new BatchCreatedResponse(batch.Id.ToString(), batch.JobCount, batch.MaxInFlight),
+            ApiJson.Options,
+            statusCode: StatusCodes.Status201Created);
+    }
+
+    private static async Task<IResult> QueryJobsAsync(HttpRequest request, JobBoard board, CancellationToken cancellationToken)
+    {
+        if (ReadJobQuery(request, out var query) is { } badQuery)
+        {
+            return badQuery;
+        }
+
+        var peerId = request.Query["peer_id"].ToString();
+        var batchId = request.Query["batch_id"].ToString();
+        var createdAfter = request.Query["created_after"].ToString();
+        var status = request.Query["status"].ToString();
+        JobState? state = null;
+        if (status.Length > 0)
+        {
+            if (!Enum.GetValues<JobState>().Any(candidate => candidate.ToName() == status))
+            {
+                return BadRequest($"status must be one of {string.Join(", ", Enum.GetValues<JobState>().Select(candidate => candidate.ToName()))}; got '{status}'.");
+            }
+
+            state = JobStateNames.Parse(status);
+        }
+
+        Guid? batch = null;
+        if (batchId.Length > 0)
+        {
+            if (!Guid.TryParse(batchId, out var parsed))
+            {
+                return BadRequest($"batch_id must be a batch id (a UUID); got '{batchId}'.");
+            }
+
+            batch = parsed;
+        }
+
+        DateTimeOffset? after = null;
+        if (createdAfter.Length > 0)
+        {
+            // RFC 3339 only: a time without its offset would be read in the server's time zone.
+            if (!Rfc3339WithOffset().IsMatch(createdAfter) ||
+                !DateTimeOffset.TryParse(createdAfter, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out var parsed))
+            {
+                return BadRequest($"created_after must be an RFC 3339 time with its offset, e.g. 2026-11-27T08:00:00Z; got '{createdAfter}'.");
+            }
+
+            after = parsed;
+        }
+
+        var page = await board.QueryAsync(query with { State = state, PeerId = peerId.Length > 0 ? peerId : null, BatchId = batch, CreatedAfter = after }, cancellationToken);
+        return Results.Json(JobPageResponse.From(page), ApiJson.Options);
+    }
+
+    private static async Task<IResult> GetBatchAsync(string batchId, HttpRequest request, JobBoard board, CancellationToken cancellationToken)
+    {
+        if (ReadJobQuery(request, out var query) is { } badQuery)
+        {
+            return badQuery;
+        }
+
+        var batch = Guid.TryParse(batchId, out var id) ? await board.FindBatchAsync(id, cancellationToken) : null;
+        if (batch is null)
+        {
+            return BatchNotFound(batchId);
+        }
+
+        var counts = await board.CountBatchAsync(id, cancellationToken);
+        var page = await board.QueryAsync(query with { BatchId = id }, cancellationToken);
+        return Results.Json(BatchResponse.From(batch, counts, page), ApiJson.Options);
+    }
+
+    private static async Task<IResult> CancelBatchAsync(string batchId, JobBoard board, CancellationToken cancellationToken)
+    {
+        if (!Guid.TryParse(batchId, out var id))
+        {
+            return BatchNotFound(batchId);
+        }
+
+        var (batch, cancelled) = await board.CancelBatchAsync(id, cancellationToken);
+        if (batch is null)
+        {
+            return BatchNotFound(batchId);
+        }
+
+        var counts = await board.CountBatchAsync(id, cancellationToken);
+        var page = await board.QueryAsync(new JobQuery { BatchId = id }, cancellationToken);
+        return Results.Json(BatchResponse.From(batch, counts, page, cancelled), ApiJson.Options);
+    }
+
+    /// <summary>Reads <c>limit</c> and <c>cursor</c>; null when they are good.</summary>
+    private static IResult? ReadJobQuery(HttpRequest request, out JobQuery query)
+    {
+        query = new JobQuery();
+        if (!TryQueryInt(request, "limit", JobQuery.DefaultLimit, 1, JobQuery.MaxLimit, out var limit))
+        {
+            return BadRequest($"limit must be 1 to {JobQuery.MaxLimit}.");
+        }
+
+        var cursorText = request.Query["cursor"].ToString();
+        JobCursor? cursor = null;
+        if (cursorText.Length > 0 && !JobCursor.TryParse(cursorText, out cursor))
+        {
+            return BadRequest("cursor is not one this API gave (send the next_cursor of the page before, unchanged).");
+        }
+
+        query = new JobQuery { Limit = limit, After = cursor };
+        return null;
+    }
+
+    /// <summary>The workload as the peer receives it; null when it is good, else the problem to answer.</summary>
+    private static IResult? ReadBundle(WorkloadRequest? workload, out BundleParameters bundle)
+    {
+        bundle = new BundleParameters();
+        if (workload is null)
+        {
+            return BadRequest("workload is required.");
+        }
+
+        if (workload.Type != "bundle")
+        {
+            return BadRequest($"workload.type '{workload.Type}' is not supported; the supported type is 'bundle'.");
+        }
+
+        var parameters = workload.Parameters ?? new BundleParametersModel(false, 0, 0, false);
+        if (parameters.BundleForTime < 0 || parameters.LogFileCount < 0)
+        {
+            return BadRequest("workload.parameters.bundle_for_time and log_file_count must not be negative.");
+        }
+
+        bundle = new BundleParameters
+        {
+            BundleFor = parameters.BundleFor,
+            BundleForTime = parameters.BundleForTime,
+            LogFileCount = parameters.LogFileCount,
+            Anonymize = parameters.Anonymize,
+        };
+        return null;
+    }
+
+    private static IResult TooManyJobs(HttpContext http, ManagementOptions settings, ManagementMetrics metrics, ILogger logger, string peerId)
+    {
+        metrics.ApiRefused("rate_limited");
+        Log.JobCreationRateLimited(logger, peerId, settings.MaxJobsPerSecond, settings.JobCreationBurst);
+        http.Response.Headers.RetryAfter = "1";
+        return Results.Problem(
+            statusCode: StatusCodes.Status429TooManyRequests,
+            title: "Too many jobs",
+            detail: $"The API creates at most {settings.MaxJobsPerSecond} jobs (or batches) a second (bursts of {settings.JobCreationBurst}); retry after a second.");
+    }
+
+    /// <summary>A problem that names the peer ids at fault: the first 20 in the text, all of them in an extension member.</summary>
+    private static IResult PeerIdsProblem(int status, string title, string what, string member, List<string> peerIds) => Results.Problem(
+        statusCode: status,
+        title: title,
+        detail: $"{what}: {string.Join(", ", peerIds.Take(20).Select(id => $"'{LogText.Escape(id)}'"))}{(peerIds.Count > 20 ? $" and {peerIds.Count - 20} more" : "")}.",
+        extensions: new Dictionary<string, object?> { [member] = peerIds });
 
     private static async Task<IResult> ListJobsAsync(string peerId, HttpContext http, IPeerRegistry registry, JobBoard board, CancellationToken cancellationToken)
     {
@@ -283,7 +507,7 @@ internal static class ManagementApi
             (int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out value) && value >= min && value <= max);
     }
 
-    private static async Task<(T? Body, IResult? Error)> ReadAsync<T>(HttpRequest request, CancellationToken cancellationToken)
+    private static async Task<(T? Body, IResult? Error)> ReadAsync<T>(HttpRequest request, CancellationToken cancellationToken, int maxBytes = MaxBodyBytes)
         where T : class
     {
         if (!request.HasJsonContentType())
@@ -293,14 +517,14 @@ internal static class ManagementApi
 
         // The limit applies before anything is parsed: a declared length over it is refused unread, and a body that
         // grows past it while being read stops the read.
-        if (request.ContentLength > MaxBodyBytes)
+        if (request.ContentLength > maxBytes)
         {
-            return (null, BodyTooLarge());
+            return (null, BodyTooLarge(maxBytes));
         }
 
         if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } maxBodySize)
         {
-            maxBodySize.MaxRequestBodySize = MaxBodyBytes;
+            maxBodySize.MaxRequestBodySize = maxBytes;
         }
 
         try
@@ -314,20 +538,26 @@ internal static class ManagementApi
         }
         catch (BadHttpRequestException exception) when (exception.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            return (null, BodyTooLarge());
+            return (null, BodyTooLarge(maxBytes));
         }
     }
 
-    private static IResult BodyTooLarge() => Results.Problem(
+    private static IResult BodyTooLarge(int maxBytes) => Results.Problem(
         statusCode: StatusCodes.Status413PayloadTooLarge,
         title: "Body too large",
-        detail: $"A request body is at most {MaxBodyBytes} bytes.");
+        detail: $"A request body is at most {maxBytes} bytes.");
 
     private static IResult BadRequest(string detail) =>
         Results.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad request", detail: detail);
 
     private static IResult JobNotFound(string peerId, string jobId) =>
         Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Job not found", detail: $"Peer '{peerId}' has no job '{jobId}'.");
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})$", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
+    private static partial System.Text.RegularExpressions.Regex Rfc3339WithOffset();
+
+    private static IResult BatchNotFound(string batchId) =>
+        Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Batch not found", detail: $"No batch has the id '{LogText.Escape(batchId)}'.");
 
     private static IResult PeerNotFound(string peerId) =>
         Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Peer not found", detail: $"No peer has the id '{peerId}'.");

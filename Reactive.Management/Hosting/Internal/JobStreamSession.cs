@@ -68,8 +68,8 @@ internal sealed class JobStreamSession(
                 Log.StreamReplaced(services.Logger, peer.Id);
             }
 
-            // Delivery requests are a level the loop takes: the stream opening, a write making room, a replica's hint.
-            using var hinted = services.Signals.PeersWithWork.Where(peer.Key.Equals).Subscribe(_ => _outbox.RequestDelivery(), _ => { });
+            // Delivery requests are a level the loop takes: the stream opening, a write making room, a replica's hint
+            // (the board routes hints to the peer's registered outbox).
             delivering = services.Board.DeliverWhileOpenAsync(_outbox, _end.Token);
             services.Metrics.StreamOpened();
             Log.StreamOpened(services.Logger, peer.Id, peer.Key.ToString(), settings.HeartbeatInterval);
