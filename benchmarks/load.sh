@@ -11,6 +11,10 @@
 # benchmarks/peer-check.mjs (Node's own HTTP/2, another runtime and GC) instead of the .NET tool: a check of the tool's
 # peer-side figures (heartbeat scenarios only; Node from the machine, no packages).
 # --gcdump-dir DIR saves a heap snapshot of each server (DIR/KIND.gcdump) at the end of its window (dotnet tool restore first).
+# --create measures durable job creation through the API alone (LoadTest create: --clients keep-alive clients flat out
+# for --duration seconds over --peers registered, unconnected peers), e.g. bash benchmarks/load.sh --create --clients 64 --duration 20.
+# --batch [--max-in-flight N] sends one fan-out batch to every connected peer instead of a window of jobs;
+# --jobs-per-second R --fan-out creates the jobs through POST /api/jobs (a batch every 100 ms).
 # --compare runs the same scenario against three servers, one after another, and prints one table with ratios:
 # a bare grpc-dotnet hold-only server, a hand-written port of NetBird PR #5185, and our host (benchmarks/Reactive.Management.Baselines).
 set -euo pipefail
@@ -20,6 +24,7 @@ heartbeat=1
 store=sqlite
 peers=1000
 compare=false
+create=false
 node_client=false
 server=ours
 duration=30
@@ -35,6 +40,7 @@ while [ $# -gt 0 ]; do
     --host-arg) host_args+=("$2"); shift 2 ;;
     --host-env) host_env+=("$2"); shift 2 ;;
     --compare) compare=true; shift ;;
+    --create) create=true; shift ;;
     --node-client) node_client=true; shift ;;
     --server) server="$2"; shift 2 ;;
     --duration) duration="$2"; tool_args+=("$1" "$2"); shift 2 ;;
@@ -73,8 +79,28 @@ stop_server() {
   fi
   server_pid=""
 }
-cleanup() { stop_server; rm -rf "$data"; }
+cleanup() { stop_server; stop_postgres; rm -rf "$data"; }
 trap cleanup EXIT
+
+# --store postgres: a throwaway PostgreSQL cluster (the machine's packages: bash .ci/install-postgres.sh) in the run's
+# folder, fsync on (the default), for our host's store.
+postgres_bin=""
+start_postgres() {
+  postgres_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -x "$postgres_bin/initdb" ] || { echo "load: --store postgres needs PostgreSQL (bash .ci/install-postgres.sh)" >&2; exit 2; }
+  local as=()
+  if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$data"; as=(runuser -u postgres --); fi
+  "${as[@]}" "$postgres_bin/initdb" -D "$data/pg" -U postgres -A trust -E UTF8 > /dev/null
+  "${as[@]}" "$postgres_bin/pg_ctl" -D "$data/pg" -l "$data/pg.log" -w start -o "-p 54329 -k $data -c listen_addresses=127.0.0.1 -c max_connections=300" > /dev/null
+  host_args+=("--Management:PostgresConnectionString=Host=127.0.0.1;Port=54329;Username=postgres;Database=postgres;Maximum Pool Size=100")
+}
+stop_postgres() {
+  if [ -n "$postgres_bin" ]; then
+    local as=()
+    if [ "$(id -u)" = 0 ]; then as=(runuser -u postgres --); fi
+    "${as[@]}" "$postgres_bin/pg_ctl" -D "$data/pg" -m immediate -w stop > /dev/null 2>&1 || true
+  fi
+}
 
 # start_server ours|bare|port: starts it on the host sample's addresses and waits until it listens.
 start_server() {
@@ -115,6 +141,7 @@ run_tool() {
   fi
 }
 
+if [ "$store" = postgres ]; then start_postgres; fi
 if [ "$compare" = true ]; then
   for kind in bare port ours; do
     echo; echo "=== $kind ==="
@@ -125,6 +152,9 @@ if [ "$compare" = true ]; then
   done
   echo
   dotnet benchmarks/Reactive.Management.LoadTest/bin/Release/net10.0/Reactive.Management.LoadTest.dll compare "$data/summary.jsonl"
+elif [ "$create" = true ]; then
+  start_server ours
+  dotnet benchmarks/Reactive.Management.LoadTest/bin/Release/net10.0/Reactive.Management.LoadTest.dll create --server-pid "$server_pid" "${tool_args[@]}" || status=$?
 elif [ "$node_client" = true ]; then
   start_server "$server"
   dotnet benchmarks/Reactive.Management.LoadTest/bin/Release/net10.0/Reactive.Management.LoadTest.dll hellos --peers "$peers" "$data/hellos.txt"

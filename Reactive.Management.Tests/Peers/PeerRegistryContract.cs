@@ -76,3 +76,38 @@ public sealed class SqlitePeerRegistryTests : PeerRegistryContract
         Directory.Delete(_folder, recursive: true);
     }
 }
+
+/// <summary>The registry the host uses over a database: the same contract, and it never keeps a peer it did not find.</summary>
+public sealed class KnownPeersTests : PeerRegistryContract
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("reactive-management-known-peers-").FullName;
+    private readonly SqliteDatabase _database;
+
+    public KnownPeersTests()
+    {
+        _database = new SqliteDatabase(Path.Combine(_folder, "peers.db"));
+        Registry = new KnownPeers(new SqlitePeerRegistry(_database, Clock));
+    }
+
+    protected override IPeerRegistry Registry { get; }
+
+    [Xunit.Fact]
+    public async Task A_peer_registered_by_another_writer_after_a_miss_is_found()
+    {
+        using var keys = Reactive.Management.Crypto.WireGuardKeyPair.Generate();
+        Xunit.Assert.Null(await Registry.FindByKeyAsync(keys.PublicKey));
+
+        // Another registry on the same database (as another replica would be) registers it.
+        var (peer, _) = await new SqlitePeerRegistry(_database, Clock).RegisterAsync(keys.PublicKey, "elsewhere");
+
+        Xunit.Assert.Equal(peer, await Registry.FindByKeyAsync(keys.PublicKey));
+        Xunit.Assert.Equal(peer, await Registry.FindByIdAsync(peer.Id));
+    }
+
+    protected override void DisposeRegistry()
+    {
+        _database.Dispose();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(_folder, recursive: true);
+    }
+}

@@ -53,8 +53,8 @@ public static class ReactiveManagementServiceCollectionExtensions
         services.TryAddSingleton<IPeerRegistry>(sp => StoreKind(sp) switch
         {
             ManagementOptions.StoreKinds.Memory => new InMemoryPeerRegistry(Scheduler(sp)),
-            ManagementOptions.StoreKinds.Postgres => new PostgresPeerRegistry(sp.GetRequiredService<PostgresDatabase>(), Scheduler(sp)),
-            _ => new SqlitePeerRegistry(sp.GetRequiredService<SqliteDatabase>(), Scheduler(sp)),
+            ManagementOptions.StoreKinds.Postgres => new KnownPeers(new PostgresPeerRegistry(sp.GetRequiredService<PostgresDatabase>(), Scheduler(sp))),
+            _ => new KnownPeers(new SqlitePeerRegistry(sp.GetRequiredService<SqliteDatabase>(), Scheduler(sp))),
         });
         services.TryAddSingleton<IJobStore>(sp => StoreKind(sp) switch
         {

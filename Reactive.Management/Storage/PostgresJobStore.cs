@@ -20,15 +20,14 @@ internal sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
     public async ValueTask AddAsync(Job job, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(job);
-        await using var command = await database.CommandAsync($"INSERT INTO jobs ({Columns}) VALUES ({Values})", cancellationToken).ConfigureAwait(false);
-        Bind(command, job);
-        try
+        // A conflict is told by the rows inserted, not by an error: an error would undo the whole batch of writes it is in.
+        var inserted = await database.WriteAsync(
+            $"INSERT INTO jobs ({Columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+            parameters => BindInOrder(parameters, job),
+            cancellationToken).ConfigureAwait(false);
+        if (inserted == 0)
         {
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (PostgresException exception) when (exception.SqlState == PostgresErrorCodes.UniqueViolation)
-        {
-            throw new InvalidOperationException($"A job with the id {job.Id} (or the idempotency key of peer {job.PeerId}) exists already.", exception);
+            throw new InvalidOperationException($"A job with the id {job.Id} (or the idempotency key of peer {job.PeerId}) exists already.");
         }
     }
 
@@ -71,16 +70,21 @@ internal sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
             return false;
         }
 
-        await using var command = await database.CommandAsync(
-            """
-            UPDATE jobs SET status = @status, sent_at = @sent_at, completed_at = @completed_at,
-                            upload_key = @upload_key, failed_reason = @failed_reason
-            WHERE id = @id AND status = ANY(@expected)
-            """,
+        var expected = expectedStates.Select(state => state.ToName()).ToArray();
+        var updatedRows = await database.WriteAsync(
+            "UPDATE jobs SET status = $2, sent_at = $3, completed_at = $4, upload_key = $5, failed_reason = $6 WHERE id = $1 AND status = ANY($7)",
+            parameters =>
+            {
+                parameters.AddWithValue(updated.Id);
+                parameters.AddWithValue(updated.State.ToName());
+                parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Bigint, ToTicksOrNull(updated.SentAt));
+                parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Bigint, ToTicksOrNull(updated.CompletedAt));
+                parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, OrNull(updated.UploadKey));
+                parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, OrNull(updated.FailedReason));
+                parameters.AddWithValue(expected);
+            },
             cancellationToken).ConfigureAwait(false);
-        Bind(command, updated);
-        command.Parameters.AddWithValue("expected", expectedStates.Select(state => state.ToName()).ToArray());
-        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+        return updatedRows == 1;
     }
 
     /// <inheritdoc />
@@ -279,19 +283,41 @@ internal sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
         return keys;
     }
 
-    private static void Bind(NpgsqlCommand command, Job job)
+    private static void Bind(NpgsqlCommand command, Job job) => Bind(command.Parameters, job);
+
+    /// <summary>
+    /// The job's columns as positional parameters <c>$1</c>…<c>$12</c>, in <see cref="StoredRows.JobColumns"/> order: a
+    /// batched statement with positional parameters is sent as written (named ones are rewritten on every run).
+    /// </summary>
+    private static void BindInOrder(NpgsqlParameterCollection parameters, Job job)
     {
-        command.Parameters.AddWithValue("id", job.Id);
-        command.Parameters.AddWithValue("peer_id", job.PeerId);
-        command.Parameters.AddWithValue("peer_key", job.PeerKey.ToString());
-        command.Parameters.AddWithValue("workload", job.Bundle.ToByteArray());
-        command.Parameters.AddWithValue("status", job.State.ToName());
-        command.Parameters.AddWithValue("created_at", ToTicks(job.CreatedAt));
-        command.Parameters.AddWithValue("sent_at", NpgsqlTypes.NpgsqlDbType.Bigint, ToTicksOrNull(job.SentAt));
-        command.Parameters.AddWithValue("completed_at", NpgsqlTypes.NpgsqlDbType.Bigint, ToTicksOrNull(job.CompletedAt));
-        command.Parameters.AddWithValue("upload_key", NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.UploadKey));
-        command.Parameters.AddWithValue("failed_reason", NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.FailedReason));
-        command.Parameters.AddWithValue("idempotency_key", NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.IdempotencyKey));
-        command.Parameters.AddWithValue("batch_id", NpgsqlTypes.NpgsqlDbType.Uuid, job.BatchId is { } batchId ? batchId : DBNull.Value);
+        parameters.AddWithValue(job.Id);
+        parameters.AddWithValue(job.PeerId);
+        parameters.AddWithValue(job.PeerKey.ToString());
+        parameters.AddWithValue(job.Bundle.ToByteArray());
+        parameters.AddWithValue(job.State.ToName());
+        parameters.AddWithValue(ToTicks(job.CreatedAt));
+        parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Bigint, ToTicksOrNull(job.SentAt));
+        parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Bigint, ToTicksOrNull(job.CompletedAt));
+        parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.UploadKey));
+        parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.FailedReason));
+        parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.IdempotencyKey));
+        parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Uuid, job.BatchId is { } batchId ? batchId : DBNull.Value);
+    }
+
+    private static void Bind(NpgsqlParameterCollection parameters, Job job)
+    {
+        parameters.AddWithValue("id", job.Id);
+        parameters.AddWithValue("peer_id", job.PeerId);
+        parameters.AddWithValue("peer_key", job.PeerKey.ToString());
+        parameters.AddWithValue("workload", job.Bundle.ToByteArray());
+        parameters.AddWithValue("status", job.State.ToName());
+        parameters.AddWithValue("created_at", ToTicks(job.CreatedAt));
+        parameters.AddWithValue("sent_at", NpgsqlTypes.NpgsqlDbType.Bigint, ToTicksOrNull(job.SentAt));
+        parameters.AddWithValue("completed_at", NpgsqlTypes.NpgsqlDbType.Bigint, ToTicksOrNull(job.CompletedAt));
+        parameters.AddWithValue("upload_key", NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.UploadKey));
+        parameters.AddWithValue("failed_reason", NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.FailedReason));
+        parameters.AddWithValue("idempotency_key", NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.IdempotencyKey));
+        parameters.AddWithValue("batch_id", NpgsqlTypes.NpgsqlDbType.Uuid, job.BatchId is { } batchId ? batchId : DBNull.Value);
     }
 }

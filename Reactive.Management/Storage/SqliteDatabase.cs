@@ -22,6 +22,11 @@ internal sealed class SqliteDatabase : IDisposable, IAsyncDisposable
     private string? _lastWriteFailure;
     private long _commits;
 
+    // The writer connection's commands, prepared once and run again with new parameters (SQLite parses and plans a
+    // statement on prepare: at thousands of writes a second that is most of a write's cost). Only the commit loop uses
+    // them, one write at a time.
+    private readonly Dictionary<string, SqliteCommand> _prepared = new(StringComparer.Ordinal);
+
     /// <summary>SQLITE_CONSTRAINT: a write refused by the schema (unique id or key), not by the database.</summary>
     internal const int SqliteConstraint = 19;
 
@@ -59,17 +64,31 @@ internal sealed class SqliteDatabase : IDisposable, IAsyncDisposable
     /// <summary>The database file.</summary>
     public string FullPath { get; }
 
-    /// <summary>Opens a connection; dispose it when done (it goes back to the pool).</summary>
+    /// <summary>Opens a connection for reading; dispose it when done (it goes back to the pool).</summary>
     public async ValueTask<SqliteConnection> OpenAsync(CancellationToken cancellationToken = default)
     {
         var connection = new SqliteConnection(_connectionString);
         try
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Opens the commit loop's connection: WAL with synchronous=FULL, so that a commit is on disk when it returns.</summary>
+    private async ValueTask<SqliteConnection> OpenWriterAsync()
+    {
+        var connection = await OpenAsync().ConfigureAwait(false);
+        try
+        {
             using var pragma = connection.CreateCommand();
-            // WAL with synchronous=FULL: a commit is on disk when it returns, and readers do not block the writer.
             pragma.CommandText = "PRAGMA synchronous = FULL;";
-            await pragma.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            await pragma.ExecuteNonQueryAsync().ConfigureAwait(false);
             return connection;
         }
         catch
@@ -88,12 +107,49 @@ internal sealed class SqliteDatabase : IDisposable, IAsyncDisposable
     /// write is remembered (see <see cref="WriteProblemAsync"/>) until a write succeeds; a constraint violation (a
     /// duplicate id or key) is the caller's conflict and is not.
     /// </remarks>
-    public Task<T> WriteAsync<T>(Func<SqliteConnection, CancellationToken, Task<T>> write, CancellationToken cancellationToken = default)
+    public Task<T> WriteAsync<T>(Func<SqliteConnection, CancellationToken, Task<T>> write, CancellationToken cancellationToken = default) =>
+        Enqueue(new PendingWrite<T>(write ?? throw new ArgumentNullException(nameof(write)), cancellationToken));
+
+    /// <summary>
+    /// As <see cref="WriteAsync{T}"/>, for a write that runs exactly one SQL statement: it needs no savepoint of its own,
+    /// because SQLite undoes a failing statement alone and leaves the transaction as it was (two fewer statements a write).
+    /// </summary>
+    public Task<T> WriteOneStatementAsync<T>(Func<SqliteConnection, CancellationToken, Task<T>> write, CancellationToken cancellationToken = default) =>
+        Enqueue(new PendingWrite<T>(write ?? throw new ArgumentNullException(nameof(write)), cancellationToken) { IsOneStatement = true });
+
+    private Task<T> Enqueue<T>(PendingWrite<T> pending)
     {
-        ArgumentNullException.ThrowIfNull(write);
-        var pending = new PendingWrite<T>(write, cancellationToken);
         ObjectDisposedException.ThrowIf(!_writes.Writer.TryWrite(pending), this);
         return pending.Completion;
+    }
+
+    /// <summary>
+    /// A command on the writer's <paramref name="connection"/> with <paramref name="sql"/>, prepared on its first run and
+    /// kept for the next writes; its parameters are cleared. Only for use inside a <see cref="WriteAsync{T}"/> delegate,
+    /// and not to be disposed by the caller.
+    /// </summary>
+    public SqliteCommand Prepared(SqliteConnection connection, string sql)
+    {
+        if (!_prepared.TryGetValue(sql, out var command) || !ReferenceEquals(command.Connection, connection))
+        {
+            command?.Dispose();
+            command = connection.CreateCommand();
+            command.CommandText = sql;
+            _prepared[sql] = command;
+        }
+
+        command.Parameters.Clear();
+        return command;
+    }
+
+    private void ForgetPrepared()
+    {
+        foreach (var command in _prepared.Values)
+        {
+            command.Dispose();
+        }
+
+        _prepared.Clear();
     }
 
     private async Task CommitLoopAsync()
@@ -118,10 +174,25 @@ internal sealed class SqliteDatabase : IDisposable, IAsyncDisposable
 
             try
             {
-                connection ??= await OpenAsync().ConfigureAwait(false);
+                connection ??= await OpenWriterAsync().ConfigureAwait(false);
                 await ExecuteAsync(connection, "BEGIN IMMEDIATE").ConfigureAwait(false);
                 foreach (var pending in group)
                 {
+                    if (pending.IsOneStatement)
+                    {
+                        try
+                        {
+                            await pending.RunAsync(connection).ConfigureAwait(false);
+                        }
+                        catch (Exception exception) when (exception is not SqliteException || IsStatementError(exception))
+                        {
+                            // SQLite undid the statement alone (statement errors leave the transaction as it was).
+                            pending.Failed = exception;
+                        }
+
+                        continue;
+                    }
+
                     await ExecuteAsync(connection, "SAVEPOINT write").ConfigureAwait(false);
                     try
                     {
@@ -179,12 +250,14 @@ internal sealed class SqliteDatabase : IDisposable, IAsyncDisposable
                     }
 
                     SqliteConnection.ClearPool(connection);
+                    ForgetPrepared();
                     await connection.DisposeAsync().ConfigureAwait(false);
                     connection = null;
                 }
             }
         }
 
+        ForgetPrepared();
         if (connection is not null)
         {
             await connection.DisposeAsync().ConfigureAwait(false);
@@ -195,17 +268,15 @@ internal sealed class SqliteDatabase : IDisposable, IAsyncDisposable
     private static bool IsStatementError(Exception exception) =>
         exception is SqliteException { SqliteErrorCode: SqliteConstraint or 1 /* SQLITE_ERROR */ or 20 /* SQLITE_MISMATCH */ or 25 /* SQLITE_RANGE */ };
 
-    private static async Task ExecuteAsync(SqliteConnection connection, string sql)
-    {
-        await using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        await command.ExecuteNonQueryAsync().ConfigureAwait(false);
-    }
+    private async Task ExecuteAsync(SqliteConnection connection, string sql) =>
+        await Prepared(connection, sql).ExecuteNonQueryAsync().ConfigureAwait(false);
 
     /// <summary>A write waiting for its group commit, and its caller's task.</summary>
     private abstract class PendingWrite
     {
         public Exception? Failed { get; set; }
+
+        public bool IsOneStatement { get; init; }
 
         public abstract bool TryCancel();
 

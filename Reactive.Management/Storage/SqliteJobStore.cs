@@ -12,6 +12,7 @@ internal sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
 {
     private const string Columns = StoredRows.JobColumns;
     private const string Values = "$id, $peer_id, $peer_key, $workload, $status, $created_at, $sent_at, $completed_at, $upload_key, $failed_reason, $idempotency_key, $batch_id";
+    private const string Insert = $"INSERT INTO jobs ({Columns}) VALUES ({Values})";
 
     /// <inheritdoc />
     public async ValueTask AddAsync(Job job, CancellationToken cancellationToken = default)
@@ -19,11 +20,10 @@ internal sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
         ArgumentNullException.ThrowIfNull(job);
         try
         {
-            await database.WriteAsync(
+            await database.WriteOneStatementAsync(
                 async (connection, ct) =>
                 {
-                    await using var command = connection.CreateCommand();
-                    command.CommandText = $"INSERT INTO jobs ({Columns}) VALUES ({Values})";
+                    var command = database.Prepared(connection, Insert);
                     Bind(command, job);
                     return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                 },
@@ -81,16 +81,16 @@ internal sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
         }
 
         var expected = string.Join(", ", expectedStates.Select((_, i) => $"$expected{i}"));
-        var updatedRows = await database.WriteAsync(
+        var updatedRows = await database.WriteOneStatementAsync(
             async (connection, ct) =>
             {
-                await using var command = connection.CreateCommand();
-                command.CommandText =
+                var command = database.Prepared(
+                    connection,
                     $"""
                     UPDATE jobs SET status = $status, sent_at = $sent_at, completed_at = $completed_at,
                                     upload_key = $upload_key, failed_reason = $failed_reason
                     WHERE id = $id AND status IN ({expected})
-                    """;
+                    """);
                 Bind(command, updated);
                 foreach (var (state, i) in expectedStates.Select((state, i) => (state, i)))
                 {
@@ -151,11 +151,11 @@ internal sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
     {
         ArgumentNullException.ThrowIfNull(sent);
         // One statement run by the one writer: the cap is read and the job marked sent with no other write between.
-        var updatedRows = await database.WriteAsync(
+        var updatedRows = await database.WriteOneStatementAsync(
             async (connection, ct) =>
             {
-                await using var command = connection.CreateCommand();
-                command.CommandText =
+                var command = database.Prepared(
+                    connection,
                     """
                     UPDATE jobs SET status = $status, sent_at = $sent_at
                     WHERE id = $id AND status = 'pending' AND (
@@ -163,7 +163,7 @@ internal sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
                             SELECT 1 FROM batches b WHERE b.id = $batch_id AND b.cancelled_at IS NULL AND (
                                 b.max_in_flight IS NULL OR
                                 (SELECT COUNT(*) FROM jobs s WHERE s.batch_id = $batch_id AND s.status = 'sent') < b.max_in_flight)))
-                    """;
+                    """);
                 command.Parameters.AddWithValue("$id", sent.Id.ToString());
                 command.Parameters.AddWithValue("$status", sent.State.ToName());
                 command.Parameters.AddWithValue("$sent_at", ToTicksOrNull(sent.SentAt));
@@ -196,8 +196,7 @@ internal sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
                     }
 
                     // One prepared statement, its parameters rebound per job: the whole batch is one savepoint of one commit.
-                    await using var insert = connection.CreateCommand();
-                    insert.CommandText = $"INSERT INTO jobs ({Columns}) VALUES ({Values})";
+                    var insert = database.Prepared(connection, Insert);
                     foreach (var job in jobs)
                     {
                         insert.Parameters.Clear();
@@ -239,7 +238,7 @@ internal sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
     /// <inheritdoc />
     public async ValueTask<JobBatch?> CancelBatchAsync(Guid id, DateTimeOffset at, CancellationToken cancellationToken = default)
     {
-        await database.WriteAsync(
+        await database.WriteOneStatementAsync(
             async (connection, ct) =>
             {
                 await using var command = connection.CreateCommand();

@@ -19,7 +19,10 @@ internal sealed record LoadOptions(
     int SourceAddresses,
     string Label,
     FileInfo? Summary,
-    FileInfo? GcDump)
+    FileInfo? GcDump,
+    bool FanOut,
+    bool Batch,
+    int? MaxInFlight)
 {
     private static readonly Option<Uri> TargetOption = new("--target") { Description = "gRPC endpoint", DefaultValueFactory = _ => new Uri("http://127.0.0.1:33073") };
     private static readonly Option<Uri> ApiOption = new("--api") { Description = "HTTP API endpoint", DefaultValueFactory = _ => new Uri("http://127.0.0.1:33071") };
@@ -38,6 +41,9 @@ internal sealed record LoadOptions(
     private static readonly Option<string> LabelOption = new("--label") { Description = "the server's name in --summary", DefaultValueFactory = _ => "host" };
     private static readonly Option<FileInfo?> SummaryOption = new("--summary") { Description = "appends the run's figures to this file as one JSON line (load.sh --compare reads them)" };
     private static readonly Option<FileInfo?> GcDumpOption = new("--gcdump") { Description = "at the end of the window, a heap snapshot of the server to this file (dotnet-gcdump, the repository's local tool)" };
+    private static readonly Option<bool> FanOutOption = new("--fan-out") { Description = "create the --jobs-per-second through POST /api/jobs: every 100 ms one batch over that many distinct peers" };
+    private static readonly Option<bool> BatchOption = new("--batch") { Description = "instead of a window of --jobs-per-second: one fan-out batch to every peer once all are connected; reports the time until all are answered and the most sent at once (sampled from the store through GET /api/batches/{id})" };
+    private static readonly Option<int?> MaxInFlightOption = new("--max-in-flight") { Description = "the max_in_flight of --fan-out and --batch batches (default: no cap)" };
     private static readonly Argument<FileInfo> HellosOutArgument = new("file") { Description = "where to write the hellos" };
     private static readonly Argument<FileInfo> SummariesArgument = new("summaries") { Description = "the file --summary wrote, one line per server" };
 
@@ -46,12 +52,23 @@ internal sealed record LoadOptions(
     {
         var hellos = new Command("hellos", "writes N sealed hellos (new peer keys, the target's server key), one gRPC-framed message per line in base64, for a non-.NET client (benchmarks/peer-check.mjs)") { TargetOption, PeersOption, HellosOutArgument };
         hellos.SetAction(result => SealedHellos.WriteAsync(result.GetValue(TargetOption)!, result.GetValue(PeersOption), result.GetValue(HellosOutArgument)!));
+        var clients = new Option<int>("--clients")
+        {
+            Description = "API clients, each on its own keep-alive connection",
+            DefaultValueFactory = _ => 64,
+        };
+        var create = new Command("create", "durable job creation through the HTTP API, flat out: --clients clients for --duration seconds over --peers registered (not connected) peers")
+        {
+            ApiOption, clients, PeersOption, DurationOption, ServerPidOption,
+        };
+        create.SetAction(result => ApiCreation.RunAsync(
+            result.GetValue(ApiOption)!, result.GetValue(clients), result.GetValue(PeersOption), TimeSpan.FromSeconds(result.GetValue(DurationOption)), result.GetValue(ServerPidOption)));
         var compare = new Command("compare", "prints one table of the runs in a --summary file, with ratios to the baselines") { SummariesArgument };
         compare.SetAction(result => Comparison.Print(result.GetValue(SummariesArgument)!));
         var command = new RootCommand("N real Job streams against a running host (see benchmarks/load.sh)")
         {
             TargetOption, ApiOption, PeersOption, StreamsPerConnectionOption, HeartbeatOption, JobsPerSecondOption, DurationOption, RampPerSecondOption, ServerPidOption,
-            SourceAddressesOption, LabelOption, SummaryOption, GcDumpOption, compare, hellos,
+            SourceAddressesOption, LabelOption, SummaryOption, GcDumpOption, FanOutOption, BatchOption, MaxInFlightOption, compare, hellos, create,
         };
         // The run itself is the program's; the root action only tells it apart from help and 'compare'.
         command.SetAction(_ => 0);
@@ -76,7 +93,10 @@ internal sealed record LoadOptions(
             parsed.GetValue(SourceAddressesOption),
             parsed.GetValue(LabelOption)!,
             parsed.GetValue(SummaryOption),
-            parsed.GetValue(GcDumpOption));
+            parsed.GetValue(GcDumpOption),
+            parsed.GetValue(FanOutOption),
+            parsed.GetValue(BatchOption),
+            parsed.GetValue(MaxInFlightOption));
         exitCode = 0;
         return true;
     }

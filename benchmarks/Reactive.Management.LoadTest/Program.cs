@@ -83,7 +83,7 @@ using (var opening = new SemaphoreSlim(64))
 Console.Error.WriteLine();
 // Let the last streams settle (handshake done, first heartbeat due) before measuring.
 await Task.Delay(options.HeartbeatInterval + TimeSpan.FromSeconds(1));
-var peerIds = options.JobsPerSecond > 0 ? await PeerIdsAsync(api, [.. peers]) : [];
+var peerIds = options.JobsPerSecond > 0 || options.Batch ? await PeerIdsAsync(api, [.. peers]) : [];
 var rssConnected = server?.ResidentBytes();
 var heapConnected = server is null ? null : await server.ManagedHeapBytesAsync();
 
@@ -105,7 +105,62 @@ recorder.StartMeasuring();
 var created = new System.Collections.Concurrent.ConcurrentDictionary<Guid, long>();
 var createFailures = 0;
 var creating = new List<Task>();
-if (options.JobsPerSecond > 0 && peerIds.Count > 0)
+var batches = new System.Collections.Concurrent.ConcurrentDictionary<string, long>();
+BatchRun? batchRun = null;
+if (options.Batch && peerIds.Count > 0)
+{
+    batchRun = await BatchRun.RunAsync(api, peerIds, options.MaxInFlight, options.Duration, stop.Token);
+    foreach (var (jobId, started) in await BatchRun.JobIdsAsync(api, batchRun.BatchId, batchRun.Started))
+    {
+        created[jobId] = started;
+    }
+}
+else if (options.JobsPerSecond > 0 && peerIds.Count > 0 && options.FanOut)
+{
+    // Every 100 ms one batch over a tenth of the rate's peers (distinct within a batch); its jobs' ids are read after the window.
+    var random = new Random(42);
+    var perBatch = Math.Max(1, (int)Math.Round(options.JobsPerSecond / 10));
+    for (var n = 0; window.Elapsed < options.Duration && !stop.IsCancellationRequested; n++)
+    {
+        var due = TimeSpan.FromMilliseconds(100 * n);
+        if (due > window.Elapsed)
+        {
+            await Task.Delay(due - window.Elapsed);
+        }
+
+        var chosen = peerIds.OrderBy(_ => random.Next()).Take(Math.Min(perBatch, peerIds.Count)).ToList();
+        creating.Add(Task.Run(async () =>
+        {
+            try
+            {
+                var started = Stopwatch.GetTimestamp();
+                using var response = await api.PostAsJsonAsync("/api/jobs", new { peer_ids = chosen, workload = new { type = "bundle" }, max_in_flight = options.MaxInFlight });
+                if (response.StatusCode != HttpStatusCode.Created)
+                {
+                    Interlocked.Add(ref createFailures, chosen.Count);
+                    return;
+                }
+
+                using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+                batches[body.RootElement.GetProperty("id").GetString()!] = started;
+            }
+            catch (HttpRequestException)
+            {
+                Interlocked.Add(ref createFailures, chosen.Count);
+            }
+        }));
+    }
+
+    await Task.WhenAll(creating);
+    foreach (var (batchId, started) in batches)
+    {
+        foreach (var (jobId, _) in await BatchRun.JobIdsAsync(api, batchId, started))
+        {
+            created[jobId] = started;
+        }
+    }
+}
+else if (options.JobsPerSecond > 0 && peerIds.Count > 0)
 {
     var random = new Random(42);
     using var inFlight = new SemaphoreSlim(256);
@@ -197,7 +252,14 @@ if (latenessBefore is not null)
 Console.WriteLine($"| heartbeats written by the server (skipped: a write was pending) | {(writtenAfter - writtenBefore) / measured.TotalSeconds:F0}/s ({(skippedAfter - skippedBefore) / measured.TotalSeconds:F0}/s) |");
 Console.WriteLine($"| heartbeats received | {recorder.Heartbeats / measured.TotalSeconds:F0}/s (expected {options.Peers / options.HeartbeatInterval.TotalSeconds:F0}/s) |");
 Console.WriteLine($"| heartbeat lateness at the peer, p50 / p99 / max | {Recorder.Percentile(recorder.LatenessMs, 50):F1} / {Recorder.Percentile(recorder.LatenessMs, 99):F1} / {Recorder.Percentile(recorder.LatenessMs, 100):F1} ms ({recorder.LatenessMs.Count} judged) |");
-if (options.JobsPerSecond > 0)
+if (batchRun is not null)
+{
+    Console.WriteLine($"| batch to every peer (max_in_flight {options.MaxInFlight?.ToString(CultureInfo.InvariantCulture) ?? "none"}): created in | {batchRun.CreatedMs:F0} ms (201) |");
+    Console.WriteLine($"| batch: all answered in | {batchRun.FinishedMs:F0} ms ({batchRun.Succeeded} succeeded, {batchRun.Unfinished} unfinished) |");
+    Console.WriteLine($"| batch: most sent at once (store, sampled every 20 ms) | {batchRun.MostSent} |");
+}
+
+if (options.JobsPerSecond > 0 || batchRun is not null)
 {
     Console.WriteLine($"| jobs created / received (create failures) | {created.Count} / {arrivedLatencies.Count} ({createFailures}), {created.Count / measured.TotalSeconds:F0}/s |");
     if (handoverBefore is not null)
