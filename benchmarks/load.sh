@@ -154,7 +154,13 @@ if [ "$compare" = true ]; then
   dotnet benchmarks/Reactive.Management.LoadTest/bin/Release/net10.0/Reactive.Management.LoadTest.dll compare "$data/summary.jsonl"
 elif [ "$create" = true ]; then
   start_server ours
+  # PostgreSQL's own processes share the machine: their CPU over the run (ticks of 10 ms), when it is ours.
+  postgres_ticks() { for p in $(pgrep -u postgres -x postgres 2>/dev/null); do awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null; done | awk '{s+=$1} END {print s+0}'; }
+  started=$(date +%s.%N); before=$(postgres_ticks)
   dotnet benchmarks/Reactive.Management.LoadTest/bin/Release/net10.0/Reactive.Management.LoadTest.dll create --server-pid "$server_pid" "${tool_args[@]}" || status=$?
+  if [ -n "$postgres_bin" ]; then
+    awk -v t="$(( $(postgres_ticks) - before ))" -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { printf "| PostgreSQL server CPU over the whole run (registration and warm-up too) | %.2f cores |\n", t / 100 / (e - s) }'
+  fi
 elif [ "$node_client" = true ]; then
   start_server "$server"
   dotnet benchmarks/Reactive.Management.LoadTest/bin/Release/net10.0/Reactive.Management.LoadTest.dll hellos --peers "$peers" "$data/hellos.txt"

@@ -176,6 +176,85 @@ public sealed class HostProcessTests : IDisposable
         Assert.True(missing.Count == 0, $"{missing.Count} of {acknowledged.Count} jobs answered 201 are not in the file after the kill: {string.Join(", ", missing.Take(5))}");
     }
 
+    [Fact]
+    public async Task Every_batch_answered_201_is_in_the_database_whole_after_a_SIGKILL_and_none_is_there_in_part()
+    {
+        string[] settings = ["Management:MaxJobsPerSecond=100000", "Management:JobCreationBurst=100000"];
+        const int Peers = 30;
+        var keys = Enumerable.Range(0, Peers).Select(_ => WireGuardKeyPair.Generate()).ToList();
+        var acknowledged = new ConcurrentBag<string>();
+        var killAfter = new Random(20261128).Next(20, 50);
+        await using (var first = HostProcess.Start(_folder, settings))
+        {
+            await first.WaitUntilListeningAsync();
+            var peerIds = new List<string>();
+            foreach (var key in keys)
+            {
+                peerIds.Add(await first.Api.RegisterPeerAsync(key, "fan-out-peer"));
+            }
+
+            var creators = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+            {
+                while (true)
+                {
+                    try
+                    {
+                        using var response = await first.Api.PostAsJsonAsync("/api/jobs", new { peer_ids = peerIds, workload = new { type = "bundle" }, max_in_flight = 3 });
+                        if (response.StatusCode != HttpStatusCode.Created)
+                        {
+                            return;
+                        }
+
+                        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+                        acknowledged.Add(body.RootElement.GetProperty("id").GetString()!);
+                    }
+                    catch (Exception exception) when (exception is HttpRequestException or TaskCanceledException)
+                    {
+                        return; // the host is gone
+                    }
+                }
+            })).ToList();
+
+            await Eventually.TrueAsync(() => acknowledged.Count >= killAfter, "enough batches acknowledged", Patience);
+            await first.KillAsync();
+            await Task.WhenAll(creators);
+        }
+
+        await using var second = HostProcess.Start(_folder, settings);
+        await second.WaitUntilListeningAsync();
+        // Every job in the file, grouped by batch: each batch is there with all its jobs or not at all.
+        var jobsPerBatch = new Dictionary<string, int>();
+        string? cursor = null;
+        do
+        {
+            using var page = JsonDocument.Parse(await second.Api.GetStringAsync($"/api/jobs?limit=500{(cursor is null ? "" : "&cursor=" + cursor)}"));
+            foreach (var job in page.RootElement.GetProperty("items").EnumerateArray())
+            {
+                var batchId = job.GetProperty("batch_id").GetString()!;
+                jobsPerBatch[batchId] = jobsPerBatch.GetValueOrDefault(batchId) + 1;
+            }
+
+            cursor = page.RootElement.TryGetProperty("next_cursor", out var next) ? next.GetString() : null;
+        }
+        while (cursor is not null);
+
+        Assert.True(acknowledged.Count >= killAfter, $"{acknowledged.Count} batches acknowledged");
+        var missing = acknowledged.Where(id => !jobsPerBatch.ContainsKey(id)).ToList();
+        Assert.True(missing.Count == 0, $"{missing.Count} of {acknowledged.Count} batches answered 201 are not in the file after the kill");
+        Assert.All(jobsPerBatch, batch => Assert.True(batch.Value == Peers, $"batch {batch.Key} has {batch.Value} of its {Peers} jobs"));
+        foreach (var id in acknowledged.Take(3))
+        {
+            using var batch = JsonDocument.Parse(await second.Api.GetStringAsync($"/api/batches/{id}?limit=1"));
+            Assert.Equal(Peers, batch.RootElement.GetProperty("jobs").GetInt32());
+            Assert.Equal(3, batch.RootElement.GetProperty("max_in_flight").GetInt32());
+        }
+
+        foreach (var key in keys)
+        {
+            key.Dispose();
+        }
+    }
+
     public void Dispose()
     {
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();

@@ -49,10 +49,16 @@ internal sealed class PostgresJobSignals : IJobSignals, IHostedService, IDisposa
     public async ValueTask PeerHasWorkAsync(WireGuardPublicKey peer, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(peer);
-        await using var command = await _database.CommandAsync("SELECT pg_notify(@channel, @peer_key)", cancellationToken).ConfigureAwait(false);
-        command.Parameters.AddWithValue("channel", PostgresDatabase.JobsChannel);
-        command.Parameters.AddWithValue("peer_key", peer.ToString());
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        // In the job store's next batch: a hint per job created costs no round trip of its own.
+        var key = peer.ToString();
+        await _database.WriteAsync(
+            "SELECT pg_notify($1, $2)",
+            parameters =>
+            {
+                parameters.AddWithValue(PostgresDatabase.JobsChannel);
+                parameters.AddWithValue(key);
+            },
+            cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
