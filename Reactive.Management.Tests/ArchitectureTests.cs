@@ -20,9 +20,10 @@ public sealed partial class ArchitectureTests
         ["Client"] = ["Streams", "Crypto", "Protocol"],
         ["Peers"] = ["Crypto"],
         ["Jobs"] = ["Peers", "Crypto", "Protocol", "Diagnostics"],
-        ["Storage"] = ["Jobs", "Peers", "Crypto", "Protocol"],
+        ["Events"] = ["Jobs", "Peers", "Diagnostics"],
+        ["Storage"] = ["Events", "Jobs", "Peers", "Crypto", "Protocol"],
         ["Replicas"] = ["Jobs", "Storage", "Crypto", "Diagnostics"],
-        ["Hosting"] = ["Replicas", "Storage", "Jobs", "Peers", "Streams", "Scheduling", "Crypto", "Protocol", "Diagnostics"],
+        ["Hosting"] = ["Replicas", "Storage", "Events", "Jobs", "Peers", "Streams", "Scheduling", "Crypto", "Protocol", "Diagnostics"],
     };
 
     [Fact]

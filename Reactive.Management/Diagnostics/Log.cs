@@ -85,6 +85,13 @@ internal static partial class Log
     [LoggerMessage(408, LogLevel.Warning, "Could not send more jobs of batch {BatchId}; its next finished job, a peer's next stream or the poll tries again")]
     public static partial void BatchFillFailed(ILogger logger, Guid batchId, Exception exception);
 
+    // 8xx: events.
+    [LoggerMessage(800, LogLevel.Warning, "Could not record {Count} events in the event log (or prune it); a client resuming from an earlier id will not see them")]
+    public static partial void EventsNotRecorded(ILogger logger, int count, Exception exception);
+
+    [LoggerMessage(801, LogLevel.Information, "Dropped an event client ({RemoteAddress}): {Reason}")]
+    public static partial void EventClientDropped(ILogger logger, string? remoteAddress, string reason);
+
     // 7xx: storage.
     [LoggerMessage(700, LogLevel.Error, "The {Store} failed during {Method} {Path}: {Error}")]
     public static partial void StoreFailed(ILogger logger, string store, string method, string path, string error);

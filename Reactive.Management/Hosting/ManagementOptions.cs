@@ -21,6 +21,7 @@ public sealed class ManagementOptions
     // them at start (Internal/ManagementOptionsValidator.cs), with the rules that span several options.
     private const string Zero = "00:00:00";
     private const string OneHour = "01:00:00";
+    private const string OneMinute = "00:01:00";
     private const string FiveMinutes = "00:05:00";
     private const string Forever = "10675199.02:48:05.4775807";
 
@@ -154,6 +155,21 @@ public sealed class ManagementOptions
     /// <summary>How many jobs the API may create at once before <see cref="MaxJobsPerSecond"/> applies. Default 200; at least 1.</summary>
     [Range(1, int.MaxValue)]
     public int JobCreationBurst { get; set; } = 200;
+
+    /// <summary>
+    /// The event stream (<c>GET /api/events</c>) sends a comment line after this much silence, pushed back by every event,
+    /// so that a proxy that judges idleness by data (as it does the Job stream) keeps it open. Default 15 s; more than 0
+    /// and at most 1 h.
+    /// </summary>
+    [Range(typeof(TimeSpan), Zero, OneHour, MinimumIsExclusive = true)]
+    public TimeSpan EventsKeepAliveInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// How long the event log keeps an event for clients that resume with <c>Last-Event-ID</c>; a client asking for
+    /// events older than that gets 410. Default 24 h; at least 1 min.
+    /// </summary>
+    [Range(typeof(TimeSpan), OneMinute, Forever)]
+    public TimeSpan EventRetention { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>
     /// The bearer token the HTTP API (<c>/api</c>) requires (<c>Authorization: Bearer …</c>). When unset and the host

@@ -38,7 +38,7 @@ public static class ReactiveManagementEndpointRouteBuilderExtensions
                 endpoint.RequestDelegate = helloGate.Wrap(handler);
             }
         });
-        var api = endpoints.MapGroup("/api").MapManagementApi();
+        var api = endpoints.MapGroup("/api").MapManagementApi().MapEventsApi();
         endpoints.MapHealthChecks("/healthz");
         return new CompositeEndpointConventionBuilder([grpc, api]);
     }

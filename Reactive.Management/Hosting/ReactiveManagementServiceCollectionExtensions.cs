@@ -7,6 +7,7 @@ using Reactive.Management.Diagnostics;
 using Reactive.Management.Hosting;
 using Reactive.Management.Hosting.Api;
 using Reactive.Management.Hosting.Internal;
+using Reactive.Management.Events;
 using Reactive.Management.Jobs;
 using Reactive.Management.Peers;
 using Reactive.Management.Replicas;
@@ -84,6 +85,16 @@ public static class ReactiveManagementServiceCollectionExtensions
             sp.GetRequiredService<ManagementMetrics>(),
             sp.GetRequiredService<IJobSignals>(),
             sp.GetRequiredService<ManagementScheduler>().Timers));
+        // Events: the SQLite file keeps them across restarts; the memory store, and for now PostgreSQL, keep them in memory.
+        services.TryAddSingleton<IEventLog>(sp => StoreKind(sp) == ManagementOptions.StoreKinds.Sqlite
+            ? new SqliteEventLog(sp.GetRequiredService<SqliteDatabase>())
+            : new InMemoryEventLog());
+        services.TryAddSingleton(sp => new EventFeed(
+            sp.GetRequiredService<IEventLog>(),
+            sp.GetRequiredService<JobBoard>(),
+            sp.GetRequiredService<ManagementScheduler>().Timers,
+            Options(sp).EventRetention,
+            sp.GetRequiredService<ILogger<EventFeed>>()));
         services.TryAddSingleton<ManagementMetrics>();
         services.TryAddSingleton(sp => ServerIdentity.LoadOrCreate(
             Options(sp).ServerKeyPath,
@@ -97,6 +108,7 @@ public static class ReactiveManagementServiceCollectionExtensions
             sp.GetRequiredService<ManagementMetrics>(),
             sp.GetRequiredService<IJobSignals>(),
             sp.GetRequiredService<IStreamOwnership>(),
+            sp.GetRequiredService<EventFeed>(),
             sp.GetRequiredService<ILogger<JobStreamSession>>()));
         services.TryAddSingleton<JobStreamHandler>();
         services.TryAddSingleton<HelloGate>();

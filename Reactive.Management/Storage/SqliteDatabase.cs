@@ -411,6 +411,16 @@ internal sealed class SqliteDatabase : IDisposable, IAsyncDisposable
             CREATE INDEX IF NOT EXISTS jobs_by_batch_status ON jobs (batch_id, status) WHERE batch_id IS NOT NULL;
             CREATE INDEX IF NOT EXISTS jobs_by_batch ON jobs (batch_id, created_at, id) WHERE batch_id IS NOT NULL;
             CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at, id);
+            CREATE TABLE IF NOT EXISTS events (
+                id       INTEGER PRIMARY KEY AUTOINCREMENT,
+                type     TEXT    NOT NULL,
+                at       INTEGER NOT NULL,
+                peer_id  TEXT    NULL,
+                job_id   TEXT    NULL,
+                batch_id TEXT    NULL,
+                detail   TEXT    NULL
+            );
+            CREATE INDEX IF NOT EXISTS events_by_at ON events (at);
             """;
         index.ExecuteNonQuery();
     }

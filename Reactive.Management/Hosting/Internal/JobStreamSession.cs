@@ -6,6 +6,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Reactive.Management.Crypto;
 using Reactive.Management.Diagnostics;
+using Reactive.Management.Events;
 using Reactive.Management.Jobs;
 using Reactive.Management.Peers;
 using Reactive.Management.Protocol;
@@ -24,6 +25,7 @@ internal sealed record JobStreamServices(
     ManagementMetrics Metrics,
     IJobSignals Signals,
     IStreamOwnership Ownership,
+    EventFeed Events,
     ILogger<JobStreamSession> Logger);
 
 /// <summary>
@@ -49,6 +51,7 @@ internal sealed class JobStreamSession(
     private readonly long _opened = Stopwatch.GetTimestamp();
     private long _lastWrite = Stopwatch.GetTimestamp();
     private string _reason = "failed";
+    private bool _connected;
 
     /// <summary>Runs the stream until the call ends, the host stops, or a newer stream of the peer replaces it.</summary>
     /// <exception cref="RpcException">The status the call ends with, when it is not OK.</exception>
@@ -72,6 +75,8 @@ internal sealed class JobStreamSession(
             // (the board routes hints to the peer's registered outbox).
             delivering = services.Board.DeliverWhileOpenAsync(_outbox, _end.Token);
             services.Metrics.StreamOpened();
+            services.Events.PeerConnected(peer, services.Scheduler.Scheduler.Now);
+            _connected = true;
             Log.StreamOpened(services.Logger, peer.Id, peer.Key.ToString(), settings.HeartbeatInterval);
             await EndAsync(sending, delivering, receiving).ConfigureAwait(false);
         }
@@ -174,6 +179,11 @@ internal sealed class JobStreamSession(
         await ReleaseAsync().ConfigureAwait(false);
         var duration = Stopwatch.GetElapsedTime(_opened);
         services.Metrics.StreamClosed(duration, _reason);
+        if (_connected)
+        {
+            services.Events.PeerDisconnected(peer, services.Scheduler.Scheduler.Now, _reason);
+        }
+
         Log.StreamEnded(services.Logger, peer.Id, _reason, duration);
     }
 

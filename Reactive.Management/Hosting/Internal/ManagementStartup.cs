@@ -17,6 +17,7 @@ internal sealed class ManagementStartup(
     IOptions<ManagementOptions> options,
     ServerIdentity identity,
     JobBoard board,
+    Events.EventFeed events,
     ApiAccess apiAccess,
     JobStreamHandler jobStreams,
     IJobSignals signals,
@@ -31,6 +32,8 @@ internal sealed class ManagementStartup(
         // Reading both is the point: their construction validates and loads.
         _ = options.Value;
         _ = identity.KeyPair;
+        // Made now, so that it records from the first job change and stream on.
+        _ = events;
         await board.StartAsync(cancellationToken).ConfigureAwait(false);
         if (ownership is PostgresStreamOwnership shared)
         {

@@ -1,0 +1,63 @@
+namespace Reactive.Management.Events;
+
+/// <summary>Where events are kept for the clients that reconnect: in order, each with a new, larger id.</summary>
+internal interface IEventLog
+{
+    /// <summary>Records <paramref name="events"/> in order (durably, when the log is) and returns them with their ids.</summary>
+    ValueTask<IReadOnlyList<ManagementEvent>> AppendAsync(IReadOnlyList<ManagementEvent> events, CancellationToken cancellationToken = default);
+
+    /// <summary>Up to <paramref name="limit"/> events with ids above <paramref name="afterId"/>, in order.</summary>
+    ValueTask<IReadOnlyList<ManagementEvent>> ReadAfterAsync(long afterId, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The oldest id still kept (null when none is) and the newest id ever given (0 before the first event).
+    /// </summary>
+    ValueTask<(long? Oldest, long Newest)> RangeAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Forgets the events that happened before <paramref name="before"/>.</summary>
+    ValueTask PruneAsync(DateTimeOffset before, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Events in memory: kept while the process runs (the memory store's log).</summary>
+internal sealed class InMemoryEventLog : IEventLog
+{
+    private readonly Lock _gate = new();
+    private readonly List<ManagementEvent> _events = [];
+    private long _newest;
+
+    public ValueTask<IReadOnlyList<ManagementEvent>> AppendAsync(IReadOnlyList<ManagementEvent> events, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var recorded = events.Select(item => item with { Id = ++_newest }).ToList();
+            _events.AddRange(recorded);
+            return ValueTask.FromResult<IReadOnlyList<ManagementEvent>>(recorded);
+        }
+    }
+
+    public ValueTask<IReadOnlyList<ManagementEvent>> ReadAfterAsync(long afterId, int limit, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult<IReadOnlyList<ManagementEvent>>([.. _events.Where(item => item.Id > afterId).Take(limit)]);
+        }
+    }
+
+    public ValueTask<(long? Oldest, long Newest)> RangeAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult<(long?, long)>((_events.Count == 0 ? null : _events[0].Id, _newest));
+        }
+    }
+
+    public ValueTask PruneAsync(DateTimeOffset before, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            _events.RemoveAll(item => item.At < before);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}
