@@ -50,7 +50,7 @@ internal sealed class ReverseProxy : IAsyncDisposable
     /// <param name="timeout">The proxy's idle timeout.</param>
     /// <param name="template">Another template than the kind's own (e.g. <c>haproxy-replicas.cfg.template</c>).</param>
     /// <param name="secondUpstreamPort">A second replica's port, for templates with two upstreams.</param>
-    public static async Task<ReverseProxy> StartAsync(ProxyKind kind, int upstreamPort, TimeSpan timeout, string? template = null, int? secondUpstreamPort = null)
+    public static async Task<ReverseProxy> StartAsync(ProxyKind kind, int upstreamPort, TimeSpan timeout, string? template = null, int? secondUpstreamPort = null, int? apiUpstreamPort = null)
     {
         if (kind.Find() is null)
         {
@@ -63,6 +63,7 @@ internal sealed class ReverseProxy : IAsyncDisposable
         var text = await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "Proxies", "Templates", template));
         var config = Path.Combine(folder, template.Replace(".template", "", StringComparison.Ordinal));
         await File.WriteAllTextAsync(config, text
+            .Replace("{{API_UPSTREAM_PORT}}", (apiUpstreamPort ?? upstreamPort).ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
             .Replace("{{UPSTREAM_PORT_2}}", secondUpstreamPort?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "", StringComparison.Ordinal)
             .Replace("{{LISTEN_PORT}}", port.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)
             .Replace("{{UPSTREAM_PORT}}", upstreamPort.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)

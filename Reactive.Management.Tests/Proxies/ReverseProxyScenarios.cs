@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Reactive.Linq;
@@ -227,6 +228,44 @@ public abstract class ReverseProxyScenarios(ProxyKind kind, ITestOutputHelper ou
 
 public sealed class NginxTests(ITestOutputHelper output) : ReverseProxyScenarios(ProxyKind.Nginx, output)
 {
+    [ProxyFact(ProxyKind.Nginx)]
+    public async Task The_event_stream_stays_open_through_nginx_on_keep_alives_and_is_cut_without_them()
+    {
+        // Keep-alives every 500 ms through a 2 s idle timeout, for six timeouts; then an event still arrives.
+        var (kept, keepAlives, lastEvent) = await ReadEventsThroughNginxAsync(TimeSpan.FromMilliseconds(500), ProxyTimeout * 6, createJob: true);
+        Assert.True(kept, "nginx cut the event stream although keep-alives came every 500 ms");
+        Assert.True(keepAlives >= 12, $"{keepAlives} keep-alive comments in six proxy timeouts");
+        Assert.Equal("job.created", lastEvent);
+
+        // The same stream with no keep-alive: nginx cuts it.
+        var (silentKept, _, _) = await ReadEventsThroughNginxAsync(TimeSpan.FromHours(1), ProxyTimeout * 3, createJob: false);
+        Assert.False(silentKept, "nginx did not cut a silent event stream within three of its timeouts");
+    }
+
+    /// <returns>Whether the stream was still open after <paramref name="hold"/>, the comments read, and the type of the last event read.</returns>
+    private static async Task<(bool Open, int KeepAlives, string? LastEvent)> ReadEventsThroughNginxAsync(TimeSpan keepAlive, TimeSpan hold, bool createJob)
+    {
+        var apiPort = LoopbackPorts.Free();
+        await using var server = await ManagementServer.StartAsync(
+            options => options.EventsKeepAliveInterval = keepAlive,
+            kestrel: kestrel => kestrel.Listen(System.Net.IPAddress.Loopback, apiPort, listen => listen.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http1));
+        await using var proxy = await ReverseProxy.StartAsync(ProxyKind.Nginx, server.Address.Port, ProxyTimeout, apiUpstreamPort: apiPort);
+        using var api = new HttpClient { BaseAddress = proxy.Address, DefaultRequestVersion = System.Net.HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        await using var events = await SseClient.ConnectAsync(api, "/api/events");
+        Assert.Equal(System.Net.HttpStatusCode.OK, events.Response.StatusCode);
+        var cut = await Task.WhenAny(events.Ended, Task.Delay(hold)) == events.Ended;
+        string? last = null;
+        if (!cut && createJob)
+        {
+            using var peer = WireGuardKeyPair.Generate();
+            var peerId = await server.RegisterAsync(peer);
+            using var created = await server.Api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new { workload = new { type = "bundle" } });
+            last = (await events.NextAsync()).Type;
+        }
+
+        return (!cut, events.Comments, last);
+    }
+
     [ProxyFact(ProxyKind.Nginx)]
     public Task Heartbeats_keep_one_stream_open_for_six_timeouts() => HeartbeatsKeepOneStreamOpenAsync();
 

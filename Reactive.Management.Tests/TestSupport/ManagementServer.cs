@@ -88,7 +88,8 @@ internal sealed class ManagementServer : IAsyncDisposable
         var app = builder.Build();
         app.MapReactiveManagement();
         await app.StartAsync();
-        var bound = new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.Single());
+        // The first listener is the h2c one; a test's own listeners (kestrel) come after it.
+        var bound = new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
         // A host listening on every interface is still spoken to over loopback only.
         var address = new UriBuilder(bound) { Host = IPAddress.Loopback.ToString() }.Uri;
         return new ManagementServer(app, folder, ownsFolder, address, logs);
