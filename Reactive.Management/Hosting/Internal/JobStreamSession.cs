@@ -66,6 +66,9 @@ internal sealed class JobStreamSession(
         try
         {
             await ClaimAsync().ConfigureAwait(false);
+            // Recorded before the outbox is registered: no job can go out on this stream before its peer.connected event.
+            services.Events.PeerConnected(peer, services.Scheduler.Scheduler.Now);
+            _connected = true;
             if (services.Hub.Register(_outbox) is not null)
             {
                 Log.StreamReplaced(services.Logger, peer.Id);
@@ -75,8 +78,6 @@ internal sealed class JobStreamSession(
             // (the board routes hints to the peer's registered outbox).
             delivering = services.Board.DeliverWhileOpenAsync(_outbox, _end.Token);
             services.Metrics.StreamOpened();
-            services.Events.PeerConnected(peer, services.Scheduler.Scheduler.Now);
-            _connected = true;
             Log.StreamOpened(services.Logger, peer.Id, peer.Key.ToString(), settings.HeartbeatInterval);
             await EndAsync(sending, delivering, receiving).ConfigureAwait(false);
         }
