@@ -245,3 +245,48 @@ public sealed class ManagementApiTests : ManagementServerTest
         public override bool CanSeek => false;
     }
 }
+
+/// <summary>NetBird's newest bundle fields: <c>anonymize_level</c> (field 5) and <c>upload_url</c> (field 6) reach the peer.</summary>
+public sealed class BundleFieldsTests : ManagementServerTest
+{
+    [Fact]
+    public async Task Anonymize_level_and_upload_url_go_through_the_API_to_the_peer_and_back_in_the_job()
+    {
+        var peerId = await Server.RegisterAsync(Peer);
+        var (stream, firstJob) = await Server.ConnectAndAwaitJobAsync(Peer);
+        await using (stream)
+        {
+            using var response = await Server.Api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new
+            {
+                workload = new { type = "bundle", parameters = new { anonymize = true, anonymize_level = "strict", upload_url = "https://uploads.example.com/bundles" } },
+            });
+
+            Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+            using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            var parameters = body.RootElement.GetProperty("workload").GetProperty("parameters");
+            Assert.Equal("strict", parameters.GetProperty("anonymize_level").GetString());
+            Assert.Equal("https://uploads.example.com/bundles", parameters.GetProperty("upload_url").GetString());
+            var received = await firstJob.WaitAsync(TimeSpan.FromSeconds(20));
+            Assert.Equal("strict", received.Bundle.AnonymizeLevel);
+            Assert.Equal("https://uploads.example.com/bundles", received.Bundle.UploadUrl);
+            Assert.True(received.Bundle.Anonymize);
+        }
+    }
+
+    [Theory]
+    [InlineData("""{"workload": {"type": "bundle", "parameters": {"anonymize_level": "paranoid"}}}""", "anonymize_level must be 'default' or 'strict'")]
+    [InlineData("""{"workload": {"type": "bundle", "parameters": {"upload_url": "ftp://example.com/x"}}}""", "upload_url must be an absolute http(s) URL")]
+    [InlineData("""{"workload": {"type": "bundle", "parameters": {"upload_url": "/relative"}}}""", "upload_url must be an absolute http(s) URL")]
+    public async Task A_bad_anonymize_level_or_upload_url_gets_400_and_no_job(string body, string detail)
+    {
+        var peerId = await Server.RegisterAsync(Peer);
+        using var content = new StringContent(body, Encoding.UTF8, "application/json");
+
+        using var response = await Server.Api.PostAsync($"/api/peers/{peerId}/jobs", content);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains(detail, await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        using var jobs = JsonDocument.Parse(await Server.Api.GetStringAsync($"/api/peers/{peerId}/jobs"));
+        Assert.Equal(0, jobs.RootElement.GetArrayLength());
+    }
+}

@@ -31,7 +31,7 @@ internal sealed record CreateJobRequest(WorkloadRequest? Workload);
 
 internal sealed record WorkloadRequest(string? Type, BundleParametersModel? Parameters);
 
-internal sealed record BundleParametersModel(bool BundleFor, long BundleForTime, int LogFileCount, bool Anonymize);
+internal sealed record BundleParametersModel(bool BundleFor, long BundleForTime, int LogFileCount, bool Anonymize, string? AnonymizeLevel = null, string? UploadUrl = null);
 
 internal sealed record BundleResultModel(string? UploadKey);
 
@@ -59,7 +59,13 @@ internal sealed record JobResponseModel(
         job.FailedReason,
         new WorkloadResponse(
             "bundle",
-            new BundleParametersModel(job.Bundle.BundleFor, job.Bundle.BundleForTime, job.Bundle.LogFileCount, job.Bundle.Anonymize),
+            new BundleParametersModel(
+                job.Bundle.BundleFor,
+                job.Bundle.BundleForTime,
+                job.Bundle.LogFileCount,
+                job.Bundle.Anonymize,
+                job.Bundle.AnonymizeLevel.Length == 0 ? null : job.Bundle.AnonymizeLevel,
+                job.Bundle.UploadUrl.Length == 0 ? null : job.Bundle.UploadUrl),
             job.State == JobState.Succeeded ? new BundleResultModel(job.UploadKey) : null),
         job.IdempotencyKey,
         job.BatchId?.ToString());

@@ -29,6 +29,9 @@ internal static partial class ManagementApi
     private const string IdempotentReplayedHeader = "Idempotent-Replayed";
     private const int MaxIdempotencyKeyLength = 255;
 
+    /// <summary>The longest <c>upload_url</c> a workload may carry.</summary>
+    private const int MaxUploadUrlLength = 2048;
+
     /// <summary>The largest API request body, in bytes; the largest real one (a job with its workload) is under 1 KiB.</summary>
     private const int MaxBodyBytes = 64 * 1024;
 
@@ -414,12 +417,25 @@ internal static partial class ManagementApi
             return BadRequest("workload.parameters.bundle_for_time and log_file_count must not be negative.");
         }
 
+        if (parameters.AnonymizeLevel is not (null or "default" or "strict"))
+        {
+            return BadRequest($"workload.parameters.anonymize_level must be 'default' or 'strict'; got '{LogText.Escape(parameters.AnonymizeLevel)}'.");
+        }
+
+        if (parameters.UploadUrl is { } uploadUrl &&
+            (uploadUrl.Length > MaxUploadUrlLength || !Uri.TryCreate(uploadUrl, UriKind.Absolute, out var parsedUrl) || parsedUrl.Scheme is not ("https" or "http")))
+        {
+            return BadRequest($"workload.parameters.upload_url must be an absolute http(s) URL of at most {MaxUploadUrlLength} characters.");
+        }
+
         bundle = new BundleParameters
         {
             BundleFor = parameters.BundleFor,
             BundleForTime = parameters.BundleForTime,
             LogFileCount = parameters.LogFileCount,
             Anonymize = parameters.Anonymize,
+            AnonymizeLevel = parameters.AnonymizeLevel ?? "",
+            UploadUrl = parameters.UploadUrl ?? "",
         };
         return null;
     }
