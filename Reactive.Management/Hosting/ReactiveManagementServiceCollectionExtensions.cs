@@ -109,7 +109,9 @@ public static class ReactiveManagementServiceCollectionExtensions
             sp.GetRequiredService<IJobSignals>(),
             sp.GetRequiredService<IStreamOwnership>(),
             sp.GetRequiredService<EventFeed>(),
+            sp.GetRequiredService<StreamHealth>(),
             sp.GetRequiredService<ILogger<JobStreamSession>>()));
+        services.TryAddSingleton<StreamHealth>();
         services.TryAddSingleton<JobStreamHandler>();
         services.TryAddSingleton<HelloGate>();
         services.TryAddSingleton(sp => StoreKind(sp) switch

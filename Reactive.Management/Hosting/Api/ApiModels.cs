@@ -18,14 +18,46 @@ internal static class ApiJson
 
 internal sealed record CreatePeerRequest(string? WgPubKey, string? Name);
 
-internal sealed record PeerResponse(string Id, string WgPubKey, string Name, bool Connected, string? Replica, DateTimeOffset CreatedAt)
+/// <summary>
+/// A peer, with its streams' health as the replica answering knows it: <c>connected</c> and <c>replica</c> from every
+/// replica; the rest from the replica that held the peer's streams (absent elsewhere: ask that replica).
+/// </summary>
+internal sealed record PeerResponse(
+    string Id,
+    string WgPubKey,
+    string Name,
+    bool Connected,
+    string? Replica,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset? StreamOpenedAt = null,
+    DateTimeOffset? LastHeartbeatAt = null,
+    DateTimeOffset? LastAnswerAt = null,
+    int? StreamsOpened = null,
+    StreamEndModel? LastStreamEnd = null)
 {
-    public static async Task<PeerResponse> FromAsync(Peer peer, Replicas.IStreamOwnership ownership, CancellationToken cancellationToken)
+    public static async Task<PeerResponse> FromAsync(Peer peer, Replicas.IStreamOwnership ownership, Internal.StreamHealth health, CancellationToken cancellationToken)
     {
         var replica = await ownership.OwnerAsync(peer.Key, cancellationToken).ConfigureAwait(false);
-        return new(peer.Id, peer.Key.ToString(), peer.Name, replica is not null, replica, peer.CreatedAt);
+        var response = new PeerResponse(peer.Id, peer.Key.ToString(), peer.Name, replica is not null, replica, peer.CreatedAt);
+        if (health.Find(peer.Id) is not { } streams)
+        {
+            return response;
+        }
+
+        var (openedAt, lastHeartbeatAt, lastAnswerAt, opened, lastEnd) = streams.Read();
+        return response with
+        {
+            // The open stream's start only while it is open here.
+            StreamOpenedAt = replica == ownership.Replica ? openedAt : null,
+            LastHeartbeatAt = lastHeartbeatAt,
+            LastAnswerAt = lastAnswerAt,
+            StreamsOpened = opened,
+            LastStreamEnd = lastEnd is { } end ? new StreamEndModel(end.At, end.Reason) : null,
+        };
     }
 }
+
+internal sealed record StreamEndModel(DateTimeOffset At, string Reason);
 
 internal sealed record CreateJobRequest(WorkloadRequest? Workload);
 

@@ -98,7 +98,7 @@ internal static partial class ManagementApi
         }
     }
 
-    private static async Task<IResult> CreatePeerAsync(HttpRequest request, IPeerRegistry registry, IStreamOwnership ownership, CancellationToken cancellationToken)
+    private static async Task<IResult> CreatePeerAsync(HttpRequest request, IPeerRegistry registry, IStreamOwnership ownership, StreamHealth health, CancellationToken cancellationToken)
     {
         var (body, error) = await ReadAsync<CreatePeerRequest>(request, cancellationToken);
         if (error is not null)
@@ -123,28 +123,28 @@ internal static partial class ManagementApi
         }
 
         var (peer, created) = await registry.RegisterAsync(key, name, cancellationToken);
-        var response = await PeerResponse.FromAsync(peer, ownership, cancellationToken);
+        var response = await PeerResponse.FromAsync(peer, ownership, health, cancellationToken);
         return created
             ? Results.Json(response, ApiJson.Options, statusCode: StatusCodes.Status201Created)
             : Results.Json(response, ApiJson.Options);
     }
 
-    private static async Task<IResult> ListPeersAsync(IPeerRegistry registry, IStreamOwnership ownership, CancellationToken cancellationToken)
+    private static async Task<IResult> ListPeersAsync(IPeerRegistry registry, IStreamOwnership ownership, StreamHealth health, CancellationToken cancellationToken)
     {
         var peers = await registry.ListAsync(cancellationToken);
         var responses = new List<PeerResponse>(peers.Count);
         foreach (var peer in peers)
         {
-            responses.Add(await PeerResponse.FromAsync(peer, ownership, cancellationToken));
+            responses.Add(await PeerResponse.FromAsync(peer, ownership, health, cancellationToken));
         }
 
         return Results.Json(responses, ApiJson.Options);
     }
 
-    private static async Task<IResult> GetPeerAsync(string peerId, IPeerRegistry registry, IStreamOwnership ownership, CancellationToken cancellationToken)
+    private static async Task<IResult> GetPeerAsync(string peerId, IPeerRegistry registry, IStreamOwnership ownership, StreamHealth health, CancellationToken cancellationToken)
     {
         var peer = await registry.FindByIdAsync(peerId, cancellationToken);
-        return peer is null ? PeerNotFound(peerId) : Results.Json(await PeerResponse.FromAsync(peer, ownership, cancellationToken), ApiJson.Options);
+        return peer is null ? PeerNotFound(peerId) : Results.Json(await PeerResponse.FromAsync(peer, ownership, health, cancellationToken), ApiJson.Options);
     }
 
     private static async Task<IResult> CreateJobAsync(

@@ -26,6 +26,7 @@ internal sealed record JobStreamServices(
     IJobSignals Signals,
     IStreamOwnership Ownership,
     EventFeed Events,
+    StreamHealth Health,
     ILogger<JobStreamSession> Logger);
 
 /// <summary>
@@ -52,6 +53,7 @@ internal sealed class JobStreamSession(
     private long _lastWrite = Stopwatch.GetTimestamp();
     private string _reason = "failed";
     private bool _connected;
+    private PeerStreamHealth? _health;
 
     /// <summary>Runs the stream until the call ends, the host stops, or a newer stream of the peer replaces it.</summary>
     /// <exception cref="RpcException">The status the call ends with, when it is not OK.</exception>
@@ -68,6 +70,8 @@ internal sealed class JobStreamSession(
             await ClaimAsync().ConfigureAwait(false);
             // Recorded before the outbox is registered: no job can go out on this stream before its peer.connected event.
             services.Events.PeerConnected(peer, services.Scheduler.Scheduler.Now);
+            _health = services.Health.For(peer.Id);
+            _health.Opened(services.Scheduler.Scheduler.Now);
             _connected = true;
             if (services.Hub.Register(_outbox) is not null)
             {
@@ -183,6 +187,7 @@ internal sealed class JobStreamSession(
         if (_connected)
         {
             services.Events.PeerDisconnected(peer, services.Scheduler.Scheduler.Now, _reason);
+            _health?.Ended(services.Scheduler.Scheduler.Now, _reason);
         }
 
         Log.StreamEnded(services.Logger, peer.Id, _reason, duration);
@@ -196,6 +201,7 @@ internal sealed class JobStreamSession(
         services.Metrics.MessageWritten(heartbeat);
         if (heartbeat)
         {
+            _health?.HeartbeatWritten(services.Scheduler.Scheduler.Now);
             // Due one interval after the previous write (the reset); anything beyond that is timer or CPU delay.
             services.Metrics.HeartbeatLate(Stopwatch.GetElapsedTime(_lastWrite, now) - settings.HeartbeatInterval);
         }
@@ -255,6 +261,7 @@ internal sealed class JobStreamSession(
             return;
         }
 
+        _health?.Answered(services.Scheduler.Scheduler.Now);
         var outcome = await services.Board.CompleteAsync(peer.Key, response, cancellationToken).ConfigureAwait(false);
         if (outcome != JobAnswerOutcome.Completed)
         {
