@@ -43,6 +43,24 @@ public abstract class PeerRegistryContract : IDisposable
         Assert.Equal([peer], await Registry.ListAsync());
     }
 
+    [Fact]
+    public async Task A_peers_remote_jobs_opt_in_is_set_cleared_and_read_back()
+    {
+        var (peer, _) = await Registry.RegisterAsync(_key.PublicKey, "laptop");
+        Assert.Null(peer.RemoteJobsAllowed);
+
+        var refused = await Registry.SetRemoteJobsAllowedAsync(peer.Id, false);
+        Assert.Equal(peer with { RemoteJobsAllowed = false }, refused);
+        Assert.Equal(refused, await Registry.FindByIdAsync(peer.Id));
+        Assert.Equal(refused, await Registry.FindByKeyAsync(_key.PublicKey));
+        Assert.Equal([refused!], await Registry.ListAsync());
+
+        Assert.Equal(peer with { RemoteJobsAllowed = true }, await Registry.SetRemoteJobsAllowedAsync(peer.Id, true));
+        Assert.Equal(peer, await Registry.SetRemoteJobsAllowedAsync(peer.Id, null));
+        Assert.Equal(peer, await Registry.FindByIdAsync(peer.Id));
+        Assert.Null(await Registry.SetRemoteJobsAllowedAsync("nobody", true));
+    }
+
     public void Dispose()
     {
         _key.Dispose();

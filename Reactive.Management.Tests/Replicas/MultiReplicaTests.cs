@@ -248,6 +248,35 @@ public sealed class MultiReplicaTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.True(sentCounts.Max() == 5, $"the most jobs sent at once was {sentCounts.Max()}; the cap is 5");
     }
 
+    [PostgresFact]
+    public async Task A_peers_opt_out_set_on_one_replica_is_honoured_by_the_other_within_seconds()
+    {
+        await using var a = await StartReplicaAsync("replica-a");
+        await using var b = await StartReplicaAsync("replica-b");
+        using var peer = WireGuardKeyPair.Generate();
+        var peerId = await a.RegisterAsync(peer);
+        // B knows the peer (and keeps it) before A changes it.
+        using (var first = await b.Api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new { workload = new { type = "bundle" } }))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.Created, first.StatusCode);
+        }
+
+        using (await a.Api.PatchAsJsonAsync($"/api/peers/{peerId}", new { remote_jobs_allowed = false }))
+        {
+        }
+
+        var started = Stopwatch.StartNew();
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                using var attempt = await b.Api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new { workload = new { type = "bundle" } });
+                return attempt.StatusCode == System.Net.HttpStatusCode.Forbidden;
+            },
+            "replica B to refuse jobs for the peer that opted out on A",
+            TimeSpan.FromSeconds(30));
+        output.WriteLine($"the opt-out set on A reached B's job creation after {started.Elapsed.TotalSeconds:F1} s (B reads a kept peer again after 5 s)");
+    }
+
     /// <summary>
     /// Records, at every send of a batch's job and inside the send's transaction, how many of the batch's jobs are sent.
     /// The trigger takes the batch's row lock first, so two sends that raced past a missing lock are counted one after

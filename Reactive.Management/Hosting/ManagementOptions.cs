@@ -157,6 +157,12 @@ public sealed class ManagementOptions
     public int JobCreationBurst { get; set; } = 200;
 
     /// <summary>
+    /// Whether jobs may be created for a peer that has not said (<c>PATCH /api/peers/{id}</c> with
+    /// <c>remote_jobs_allowed</c>). Default true; false makes remote jobs opt-in per peer, as NetBird does.
+    /// </summary>
+    public bool RemoteJobsAllowedByDefault { get; set; } = true;
+
+    /// <summary>
     /// The event stream (<c>GET /api/events</c>) sends a comment line after this much silence, pushed back by every event,
     /// so that a proxy that judges idleness by data (as it does the Job stream) keeps it open. Default 15 s; more than 0
     /// and at most 1 h.

@@ -54,7 +54,8 @@ public static class ReactiveManagementServiceCollectionExtensions
         services.TryAddSingleton<IPeerRegistry>(sp => StoreKind(sp) switch
         {
             ManagementOptions.StoreKinds.Memory => new InMemoryPeerRegistry(Scheduler(sp)),
-            ManagementOptions.StoreKinds.Postgres => new KnownPeers(new PostgresPeerRegistry(sp.GetRequiredService<PostgresDatabase>(), Scheduler(sp))),
+            // Another replica may change a peer's opt-in: a kept peer is read again after 5 s.
+            ManagementOptions.StoreKinds.Postgres => new KnownPeers(new PostgresPeerRegistry(sp.GetRequiredService<PostgresDatabase>(), Scheduler(sp)), TimeSpan.FromSeconds(5)),
             _ => new KnownPeers(new SqlitePeerRegistry(sp.GetRequiredService<SqliteDatabase>(), Scheduler(sp))),
         });
         services.TryAddSingleton<IJobStore>(sp => StoreKind(sp) switch

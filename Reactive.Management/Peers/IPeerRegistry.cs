@@ -21,4 +21,9 @@ public interface IPeerRegistry
     /// <summary>Registers a key, or returns the existing peer with that key.</summary>
     /// <returns>The peer, and whether it was created by this call.</returns>
     ValueTask<(Peer Peer, bool Created)> RegisterAsync(WireGuardPublicKey key, string name, CancellationToken cancellationToken = default);
+
+    /// <summary>Sets whether jobs may be created for the peer (null: the host's default).</summary>
+    /// <returns>The peer as stored now, or null when no peer has the id.</returns>
+    ValueTask<Peer?> SetRemoteJobsAllowedAsync(string id, bool? allowed, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException($"{GetType().Name} cannot change peers.");
 }

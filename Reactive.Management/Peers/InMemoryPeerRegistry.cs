@@ -49,4 +49,21 @@ public sealed class InMemoryPeerRegistry : IPeerRegistry
             return ValueTask.FromResult((peer, true));
         }
     }
+
+    /// <inheritdoc />
+    public ValueTask<Peer?> SetRemoteJobsAllowedAsync(string id, bool? allowed, CancellationToken cancellationToken = default)
+    {
+        lock (_registrationGate)
+        {
+            if (!_byId.TryGetValue(id, out var peer))
+            {
+                return ValueTask.FromResult<Peer?>(null);
+            }
+
+            peer = peer with { RemoteJobsAllowed = allowed };
+            _byId[id] = peer;
+            _byKey[peer.Key] = peer;
+            return ValueTask.FromResult<Peer?>(peer);
+        }
+    }
 }

@@ -7,4 +7,8 @@ namespace Reactive.Management.Peers;
 /// <param name="Key">The peer's WireGuard public key, its identity on the Job stream.</param>
 /// <param name="Name">A human-readable name.</param>
 /// <param name="CreatedAt">When the peer was registered.</param>
-public sealed record Peer(string Id, WireGuardPublicKey Key, string Name, DateTimeOffset CreatedAt);
+/// <param name="RemoteJobsAllowed">
+/// Whether jobs may be created for the peer (NetBird made remote jobs opt-in per peer); null: the host's default
+/// (<c>Management:RemoteJobsAllowedByDefault</c>).
+/// </param>
+public sealed record Peer(string Id, WireGuardPublicKey Key, string Name, DateTimeOffset CreatedAt, bool? RemoteJobsAllowed = null);

@@ -43,6 +43,19 @@ internal sealed class PostgresPeerRegistry(PostgresDatabase database, IScheduler
         return (peer, created);
     }
 
+    /// <inheritdoc />
+    public async ValueTask<Peer?> SetRemoteJobsAllowedAsync(string id, bool? allowed, CancellationToken cancellationToken = default)
+    {
+        await using (var update = await database.CommandAsync("UPDATE peers SET remote_jobs_allowed = @allowed WHERE id = @id", cancellationToken).ConfigureAwait(false))
+        {
+            update.Parameters.AddWithValue("id", id);
+            update.Parameters.AddWithValue("allowed", NpgsqlTypes.NpgsqlDbType.Boolean, allowed is { } value ? value : DBNull.Value);
+            await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return await FindByIdAsync(id, cancellationToken).ConfigureAwait(false);
+    }
+
     private async ValueTask<Peer?> FindOneAsync(string column, string value, CancellationToken cancellationToken)
     {
         await using var command = await database.CommandAsync($"SELECT {StoredRows.PeerColumns} FROM peers WHERE {column} = @value", cancellationToken).ConfigureAwait(false);

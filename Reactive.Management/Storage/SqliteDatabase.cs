@@ -389,6 +389,14 @@ internal sealed class SqliteDatabase : IDisposable, IAsyncDisposable
             add.ExecuteNonQuery();
         }
 
+        columns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('peers') WHERE name = 'remote_jobs_allowed'";
+        if (Convert.ToInt64(columns.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
+        {
+            using var add = connection.CreateCommand();
+            add.CommandText = "ALTER TABLE peers ADD COLUMN remote_jobs_allowed INTEGER NULL";
+            add.ExecuteNonQuery();
+        }
+
         columns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'batch_id'";
         if (Convert.ToInt64(columns.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
         {

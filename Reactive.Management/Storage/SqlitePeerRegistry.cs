@@ -50,6 +50,21 @@ internal sealed class SqlitePeerRegistry(SqliteDatabase database, IScheduler clo
         return (peer, created);
     }
 
+    /// <inheritdoc />
+    public async ValueTask<Peer?> SetRemoteJobsAllowedAsync(string id, bool? allowed, CancellationToken cancellationToken = default)
+    {
+        await database.WriteOneStatementAsync(
+            async (connection, ct) =>
+            {
+                var update = database.Prepared(connection, "UPDATE peers SET remote_jobs_allowed = $allowed WHERE id = $id");
+                update.Parameters.AddWithValue("$id", id);
+                update.Parameters.AddWithValue("$allowed", allowed is { } value ? (value ? 1 : 0) : DBNull.Value);
+                return await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            },
+            cancellationToken).ConfigureAwait(false);
+        return await FindByIdAsync(id, cancellationToken).ConfigureAwait(false);
+    }
+
     private async ValueTask<Peer?> FindOneAsync(string column, string value, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);

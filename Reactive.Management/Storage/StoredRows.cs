@@ -14,7 +14,7 @@ internal static class StoredRows
     public const string JobColumns = "id, peer_id, peer_key, workload, status, created_at, sent_at, completed_at, upload_key, failed_reason, idempotency_key, batch_id";
 
     /// <summary>The <c>peers</c> columns, in the order <see cref="ReadPeer"/> reads them.</summary>
-    public const string PeerColumns = "id, wg_pub_key, name, created_at";
+    public const string PeerColumns = "id, wg_pub_key, name, created_at, remote_jobs_allowed";
 
     public static Job ReadJob(DbDataReader reader) => new(
         // SQLite keeps the id as text, PostgreSQL as uuid.
@@ -49,7 +49,9 @@ internal static class StoredRows
     }
 
     public static Peer ReadPeer(DbDataReader reader) =>
-        new(reader.GetString(0), WireGuardPublicKey.Parse(reader.GetString(1)), reader.GetString(2), FromTicks(reader.GetInt64(3)));
+        // SQLite keeps the flag as an integer, PostgreSQL as a boolean.
+        new(reader.GetString(0), WireGuardPublicKey.Parse(reader.GetString(1)), reader.GetString(2), FromTicks(reader.GetInt64(3)),
+            reader.IsDBNull(4) ? null : Convert.ToBoolean(reader.GetValue(4), System.Globalization.CultureInfo.InvariantCulture));
 
     /// <summary>Reads every row of <paramref name="command"/> with <paramref name="read"/>.</summary>
     public static async Task<List<T>> ReadAllAsync<T>(DbCommand command, Func<DbDataReader, T> read, CancellationToken cancellationToken)

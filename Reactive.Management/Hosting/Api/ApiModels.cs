@@ -18,6 +18,9 @@ internal static class ApiJson
 
 internal sealed record CreatePeerRequest(string? WgPubKey, string? Name);
 
+/// <summary><c>PATCH /api/peers/{id}</c>: <c>remote_jobs_allowed</c> true or false, or null (or absent) for the host's default.</summary>
+internal sealed record PatchPeerRequest(bool? RemoteJobsAllowed);
+
 /// <summary>
 /// A peer, with its streams' health as the replica answering knows it: <c>connected</c> and <c>replica</c> from every
 /// replica; the rest from the replica that held the peer's streams (absent elsewhere: ask that replica).
@@ -29,16 +32,17 @@ internal sealed record PeerResponse(
     bool Connected,
     string? Replica,
     DateTimeOffset CreatedAt,
+    bool RemoteJobsAllowed,
     DateTimeOffset? StreamOpenedAt = null,
     DateTimeOffset? LastHeartbeatAt = null,
     DateTimeOffset? LastAnswerAt = null,
     int? StreamsOpened = null,
     StreamEndModel? LastStreamEnd = null)
 {
-    public static async Task<PeerResponse> FromAsync(Peer peer, Replicas.IStreamOwnership ownership, Internal.StreamHealth health, CancellationToken cancellationToken)
+    public static async Task<PeerResponse> FromAsync(Peer peer, Replicas.IStreamOwnership ownership, Internal.StreamHealth health, bool remoteJobsAllowedByDefault, CancellationToken cancellationToken)
     {
         var replica = await ownership.OwnerAsync(peer.Key, cancellationToken).ConfigureAwait(false);
-        var response = new PeerResponse(peer.Id, peer.Key.ToString(), peer.Name, replica is not null, replica, peer.CreatedAt);
+        var response = new PeerResponse(peer.Id, peer.Key.ToString(), peer.Name, replica is not null, replica, peer.CreatedAt, peer.RemoteJobsAllowed ?? remoteJobsAllowedByDefault);
         if (health.Find(peer.Id) is not { } streams)
         {
             return response;

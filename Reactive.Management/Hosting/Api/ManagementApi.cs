@@ -46,6 +46,7 @@ internal static partial class ManagementApi
         peers.MapPost("/", CreatePeerAsync);
         peers.MapGet("/", ListPeersAsync);
         peers.MapGet("/{peerId}", GetPeerAsync);
+        peers.MapPatch("/{peerId}", PatchPeerAsync);
         peers.MapPost("/{peerId}/jobs", CreateJobAsync);
         peers.MapGet("/{peerId}/jobs", ListJobsAsync);
         peers.MapGet("/{peerId}/jobs/{jobId}", GetJobAsync);
@@ -98,7 +99,7 @@ internal static partial class ManagementApi
         }
     }
 
-    private static async Task<IResult> CreatePeerAsync(HttpRequest request, IPeerRegistry registry, IStreamOwnership ownership, StreamHealth health, CancellationToken cancellationToken)
+    private static async Task<IResult> CreatePeerAsync(HttpRequest request, IPeerRegistry registry, IStreamOwnership ownership, StreamHealth health, IOptions<ManagementOptions> options, CancellationToken cancellationToken)
     {
         var (body, error) = await ReadAsync<CreatePeerRequest>(request, cancellationToken);
         if (error is not null)
@@ -123,28 +124,40 @@ internal static partial class ManagementApi
         }
 
         var (peer, created) = await registry.RegisterAsync(key, name, cancellationToken);
-        var response = await PeerResponse.FromAsync(peer, ownership, health, cancellationToken);
+        var response = await PeerResponse.FromAsync(peer, ownership, health, options.Value.RemoteJobsAllowedByDefault, cancellationToken);
         return created
             ? Results.Json(response, ApiJson.Options, statusCode: StatusCodes.Status201Created)
             : Results.Json(response, ApiJson.Options);
     }
 
-    private static async Task<IResult> ListPeersAsync(IPeerRegistry registry, IStreamOwnership ownership, StreamHealth health, CancellationToken cancellationToken)
+    private static async Task<IResult> ListPeersAsync(IPeerRegistry registry, IStreamOwnership ownership, StreamHealth health, IOptions<ManagementOptions> options, CancellationToken cancellationToken)
     {
         var peers = await registry.ListAsync(cancellationToken);
         var responses = new List<PeerResponse>(peers.Count);
         foreach (var peer in peers)
         {
-            responses.Add(await PeerResponse.FromAsync(peer, ownership, health, cancellationToken));
+            responses.Add(await PeerResponse.FromAsync(peer, ownership, health, options.Value.RemoteJobsAllowedByDefault, cancellationToken));
         }
 
         return Results.Json(responses, ApiJson.Options);
     }
 
-    private static async Task<IResult> GetPeerAsync(string peerId, IPeerRegistry registry, IStreamOwnership ownership, StreamHealth health, CancellationToken cancellationToken)
+    private static async Task<IResult> GetPeerAsync(string peerId, IPeerRegistry registry, IStreamOwnership ownership, StreamHealth health, IOptions<ManagementOptions> options, CancellationToken cancellationToken)
     {
         var peer = await registry.FindByIdAsync(peerId, cancellationToken);
-        return peer is null ? PeerNotFound(peerId) : Results.Json(await PeerResponse.FromAsync(peer, ownership, health, cancellationToken), ApiJson.Options);
+        return peer is null ? PeerNotFound(peerId) : Results.Json(await PeerResponse.FromAsync(peer, ownership, health, options.Value.RemoteJobsAllowedByDefault, cancellationToken), ApiJson.Options);
+    }
+
+    private static async Task<IResult> PatchPeerAsync(string peerId, HttpRequest request, IPeerRegistry registry, IStreamOwnership ownership, StreamHealth health, IOptions<ManagementOptions> options, CancellationToken cancellationToken)
+    {
+        var (body, error) = await ReadAsync<PatchPeerRequest>(request, cancellationToken);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        var peer = await registry.SetRemoteJobsAllowedAsync(peerId, body!.RemoteJobsAllowed, cancellationToken);
+        return peer is null ? PeerNotFound(peerId) : Results.Json(await PeerResponse.FromAsync(peer, ownership, health, options.Value.RemoteJobsAllowedByDefault, cancellationToken), ApiJson.Options);
     }
 
     private static async Task<IResult> CreateJobAsync(
@@ -162,6 +175,11 @@ internal static partial class ManagementApi
         if (peer is null)
         {
             return PeerNotFound(peerId);
+        }
+
+        if (!(peer.RemoteJobsAllowed ?? options.Value.RemoteJobsAllowedByDefault))
+        {
+            return RemoteJobsNotEnabled([peer.Id]);
         }
 
         var (body, error) = await ReadAsync<CreateJobRequest>(http.Request, cancellationToken);
@@ -262,20 +280,25 @@ internal static partial class ManagementApi
             }
 
             peers = [.. peerIds.Select(id => known[id])];
+            var notAllowed = peers.Where(peer => !(peer.RemoteJobsAllowed ?? options.Value.RemoteJobsAllowedByDefault)).Select(peer => peer.Id).ToList();
+            if (notAllowed.Count > 0)
+            {
+                return RemoteJobsNotEnabled(notAllowed);
+            }
         }
         else
         {
-            if (known.Count == 0)
+            // Every peer that allows remote jobs.
+            peers = [.. known.Values.Where(peer => peer.RemoteJobsAllowed ?? options.Value.RemoteJobsAllowedByDefault).OrderBy(peer => peer.CreatedAt).ThenBy(peer => peer.Id, StringComparer.Ordinal)];
+            if (peers.Count == 0)
             {
-                return BadRequest("all_peers: there are no peers yet.");
+                return BadRequest("all_peers: no peer allows remote jobs yet.");
             }
 
-            if (known.Count > JobBatch.MaxJobs)
+            if (peers.Count > JobBatch.MaxJobs)
             {
-                return BadRequest($"A batch holds at most {JobBatch.MaxJobs} peers and there are {known.Count}; send them in several batches with peer_ids.");
+                return BadRequest($"A batch holds at most {JobBatch.MaxJobs} peers and {peers.Count} allow remote jobs; send them in several batches with peer_ids.");
             }
-
-            peers = [.. known.Values.OrderBy(peer => peer.CreatedAt).ThenBy(peer => peer.Id, StringComparer.Ordinal)];
         }
 
         // A batch is one creation for the rate limit: its size is bounded, and its sending is paced by max_in_flight.
@@ -571,6 +594,14 @@ internal static partial class ManagementApi
 
     [System.Text.RegularExpressions.GeneratedRegex(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})$", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
     private static partial System.Text.RegularExpressions.Regex Rfc3339WithOffset();
+
+    /// <summary>403: the peers have not allowed remote jobs (NetBird's per-peer opt-in).</summary>
+    private static IResult RemoteJobsNotEnabled(List<string> peerIds) => PeerIdsProblem(
+        StatusCodes.Status403Forbidden,
+        "Remote jobs not enabled",
+        "remote jobs are not enabled on this peer (PATCH /api/peers/{id} with {\"remote_jobs_allowed\": true} allows them)",
+        "not_allowed_peer_ids",
+        peerIds);
 
     private static IResult BatchNotFound(string batchId) =>
         Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Batch not found", detail: $"No batch has the id '{LogText.Escape(batchId)}'.");
