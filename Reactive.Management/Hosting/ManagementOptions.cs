@@ -186,6 +186,13 @@ public sealed class ManagementOptions
     public string? ApiToken { get; set; }
 
     /// <summary>
+    /// Named tokens with scopes, each stored as the SHA-256 of the token (see <see cref="ApiTokenOptions"/>). A request
+    /// whose token lacks the route's scope gets 403. <see cref="ApiToken"/>, when set, still works and has every scope.
+    /// Empty by default.
+    /// </summary>
+    public IList<ApiTokenOptions> ApiTokens { get; init; } = [];
+
+    /// <summary>
     /// The Npgsql connection string when <see cref="Store"/> is <c>postgres</c>
     /// (e.g. <c>Host=db;Database=management;Username=management;Password=…</c>). Never logged.
     /// </summary>

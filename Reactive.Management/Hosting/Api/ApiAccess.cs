@@ -21,6 +21,7 @@ internal sealed class ApiAccess
     private readonly ILogger<ApiAccess> _logger;
     private readonly IServer? _server;
     private readonly Lock _decision = new();
+    private readonly IReadOnlyList<(string Name, byte[] Sha256, HashSet<string> Scopes)> _named;
     private byte[]? _token;
     private bool _decided;
 
@@ -33,11 +34,58 @@ internal sealed class ApiAccess
         ArgumentNullException.ThrowIfNull(options);
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         _server = server;
+        _named = [.. options.Value.ApiTokens.Select(named => (named.Name, Convert.FromHexString(named.Sha256), named.Scopes.ToHashSet(StringComparer.Ordinal)))];
         if (options.Value.ApiToken is { } configured)
         {
             _token = Encoding.UTF8.GetBytes(configured);
             _decided = true;
         }
+        else if (_named.Count > 0)
+        {
+            // Named tokens are configured: the API is closed to everyone else, on loopback too.
+            _decided = true;
+        }
+    }
+
+    /// <summary>The caller with every scope: the open API (loopback, no token configured), or <see cref="ManagementOptions.ApiToken"/>.</summary>
+    public static readonly ApiCaller Everyone = new("api", ApiScopes.All.ToHashSet(StringComparer.Ordinal));
+
+    /// <summary>Who sends the request and what it may do; null when its token is missing or unknown.</summary>
+    public ApiCaller? Identify(HttpRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        EnsureDecided();
+        var token = Volatile.Read(ref _token);
+        if (token is null && _named.Count == 0)
+        {
+            return Everyone;
+        }
+
+        var header = request.Headers.Authorization.ToString();
+        const string scheme = "Bearer ";
+        if (!header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        var presented = Encoding.UTF8.GetBytes(header[scheme.Length..].Trim());
+        if (token is not null && CryptographicOperations.FixedTimeEquals(presented, token))
+        {
+            return Everyone;
+        }
+
+        // Every named token is compared (in fixed time), so the time taken tells nothing about which one nearly matched.
+        var hash = SHA256.HashData(presented);
+        ApiCaller? found = null;
+        foreach (var (name, sha256, scopes) in _named)
+        {
+            if (CryptographicOperations.FixedTimeEquals(hash, sha256))
+            {
+                found = new ApiCaller(name, scopes);
+            }
+        }
+
+        return found;
     }
 
     /// <summary>
@@ -78,26 +126,8 @@ internal sealed class ApiAccess
         }
     }
 
-    /// <summary>Whether the request may use the API.</summary>
-    public bool IsAllowed(HttpRequest request)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        EnsureDecided();
-        var token = Volatile.Read(ref _token);
-        if (token is null)
-        {
-            return true;
-        }
-
-        var header = request.Headers.Authorization.ToString();
-        const string scheme = "Bearer ";
-        if (!header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase))
-        {
-            return false;
-        }
-
-        return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[scheme.Length..].Trim()), token);
-    }
+    /// <summary>Whether the request may use the API at all.</summary>
+    public bool IsAllowed(HttpRequest request) => Identify(request) is not null;
 
     /// <summary>Whether a Kestrel address (<c>http://127.0.0.1:5000</c>, <c>http://[::]:80</c>, <c>http://*:80</c>) is loopback only.</summary>
     internal static bool IsLoopback(string address)
@@ -125,3 +155,9 @@ internal sealed class ApiAccess
 
     private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 }
+
+/// <summary>A request's token: its name and scopes.</summary>
+internal sealed record ApiCaller(string Name, IReadOnlySet<string> Scopes);
+
+/// <summary>The scope a route needs (endpoint metadata, read by the API's access filter).</summary>
+internal sealed record RequiredScope(string Scope);

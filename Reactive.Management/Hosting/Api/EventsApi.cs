@@ -28,7 +28,7 @@ internal static class EventsApi
 
     public static RouteGroupBuilder MapEventsApi(this RouteGroupBuilder api)
     {
-        api.MapGet("/events", StreamEventsAsync);
+        api.MapGet("/events", StreamEventsAsync).WithMetadata(new RequiredScope(Hosting.ApiScopes.EventsRead));
         return api;
     }
 

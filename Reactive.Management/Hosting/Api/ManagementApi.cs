@@ -43,20 +43,20 @@ internal static partial class ManagementApi
         api.AddEndpointFilter(RequireAccessAsync);
         api.AddEndpointFilter(AnswerStoreFailuresAsync);
         var peers = api.MapGroup("/peers");
-        peers.MapPost("/", CreatePeerAsync);
-        peers.MapGet("/", ListPeersAsync);
-        peers.MapGet("/{peerId}", GetPeerAsync);
-        peers.MapPatch("/{peerId}", PatchPeerAsync);
-        peers.MapPost("/{peerId}/jobs", CreateJobAsync);
-        peers.MapGet("/{peerId}/jobs", ListJobsAsync);
-        peers.MapGet("/{peerId}/jobs/{jobId}", GetJobAsync);
-        peers.MapDelete("/{peerId}/jobs/{jobId}", CancelJobAsync);
+        peers.MapPost("/", CreatePeerAsync).WithMetadata(new RequiredScope(ApiScopes.PeersWrite));
+        peers.MapGet("/", ListPeersAsync).WithMetadata(new RequiredScope(ApiScopes.PeersRead));
+        peers.MapGet("/{peerId}", GetPeerAsync).WithMetadata(new RequiredScope(ApiScopes.PeersRead));
+        peers.MapPatch("/{peerId}", PatchPeerAsync).WithMetadata(new RequiredScope(ApiScopes.PeersWrite));
+        peers.MapPost("/{peerId}/jobs", CreateJobAsync).WithMetadata(new RequiredScope(ApiScopes.JobsWrite));
+        peers.MapGet("/{peerId}/jobs", ListJobsAsync).WithMetadata(new RequiredScope(ApiScopes.JobsRead));
+        peers.MapGet("/{peerId}/jobs/{jobId}", GetJobAsync).WithMetadata(new RequiredScope(ApiScopes.JobsRead));
+        peers.MapDelete("/{peerId}/jobs/{jobId}", CancelJobAsync).WithMetadata(new RequiredScope(ApiScopes.JobsWrite));
         var jobs = api.MapGroup("/jobs");
-        jobs.MapPost("/", CreateBatchAsync);
-        jobs.MapGet("/", QueryJobsAsync);
+        jobs.MapPost("/", CreateBatchAsync).WithMetadata(new RequiredScope(ApiScopes.JobsWrite));
+        jobs.MapGet("/", QueryJobsAsync).WithMetadata(new RequiredScope(ApiScopes.JobsRead));
         var batches = api.MapGroup("/batches");
-        batches.MapGet("/{batchId}", GetBatchAsync);
-        batches.MapDelete("/{batchId}", CancelBatchAsync);
+        batches.MapGet("/{batchId}", GetBatchAsync).WithMetadata(new RequiredScope(ApiScopes.JobsRead));
+        batches.MapDelete("/{batchId}", CancelBatchAsync).WithMetadata(new RequiredScope(ApiScopes.JobsWrite));
         return api;
     }
 
@@ -64,8 +64,17 @@ internal static partial class ManagementApi
     {
         var http = context.HttpContext;
         var services = http.RequestServices;
-        if (services.GetRequiredService<ApiAccess>().IsAllowed(http.Request))
+        if (services.GetRequiredService<ApiAccess>().Identify(http.Request) is { } caller)
         {
+            if (http.GetEndpoint()?.Metadata.GetMetadata<RequiredScope>() is { } required && !caller.Scopes.Contains(required.Scope))
+            {
+                services.GetRequiredService<ManagementMetrics>().ApiRefused("forbidden");
+                return Results.Problem(
+                    statusCode: StatusCodes.Status403Forbidden,
+                    title: "Forbidden",
+                    detail: $"The token '{caller.Name}' lacks the scope '{required.Scope}' that {http.Request.Method} {LogText.Escape(http.Request.Path)} needs.");
+            }
+
             return await next(context);
         }
 

@@ -65,6 +65,30 @@ internal sealed class ManagementOptionsValidator : IValidateOptions<ManagementOp
             failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.ApiToken)} must not contain spaces; leave it unset to have one generated.");
         }
 
+        foreach (var (named, i) in options.ApiTokens.Select((named, i) => (named, i)))
+        {
+            var where = $"{ManagementOptions.SectionName}:{nameof(ManagementOptions.ApiTokens)}:{i}";
+            if (string.IsNullOrWhiteSpace(named.Name))
+            {
+                failures.Add($"{where}:Name is required.");
+            }
+
+            if (named.Sha256.Length != 64 || !named.Sha256.All(char.IsAsciiHexDigit))
+            {
+                failures.Add($"{where}:Sha256 must be the token's SHA-256 as 64 hexadecimal digits (printf %s \"$TOKEN\" | sha256sum).");
+            }
+
+            if (named.Scopes.FirstOrDefault(scope => !ApiScopes.All.Contains(scope)) is { } unknown)
+            {
+                failures.Add($"{where}:Scopes: '{unknown}' is not a scope; the scopes are {string.Join(", ", ApiScopes.All)}.");
+            }
+        }
+
+        if (options.ApiTokens.GroupBy(named => named.Name, StringComparer.Ordinal).FirstOrDefault(group => group.Count() > 1) is { } twice)
+        {
+            failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.ApiTokens)}: the name '{twice.Key}' is used twice.");
+        }
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }
