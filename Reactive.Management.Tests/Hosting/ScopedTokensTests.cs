@@ -61,6 +61,31 @@ public sealed class ScopedTokensTests
     }
 
     [Fact]
+    public async Task A_job_records_the_named_token_that_created_it_and_the_one_that_cancelled_it()
+    {
+        await using var server = await ManagementServer.StartAsync(options =>
+        {
+            options.ApiToken = Master;
+            options.ApiTokens.Add(new ApiTokenOptions { Name = "dashboard", Sha256 = Sha256(Reader), Scopes = { ApiScopes.JobsRead, ApiScopes.JobsWrite } });
+            options.ApiTokens.Add(new ApiTokenOptions { Name = "oncall", Sha256 = Sha256(Operator), Scopes = { ApiScopes.JobsWrite } });
+        });
+        using var peer = WireGuardKeyPair.Generate();
+        using var registered = await SendAsync(server, HttpMethod.Post, "/api/peers", Master, new { wg_pub_key = peer.PublicKey.ToString(), name = "p" });
+        var peerId = JsonDocument.Parse(await registered.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
+
+        using var created = await SendAsync(server, HttpMethod.Post, $"/api/peers/{peerId}/jobs", Reader, new { workload = new { type = "bundle" } });
+        var jobId = JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
+        using var cancelled = await SendAsync(server, HttpMethod.Delete, $"/api/peers/{peerId}/jobs/{jobId}", Operator, null);
+        using var byMaster = await SendAsync(server, HttpMethod.Post, $"/api/peers/{peerId}/jobs", Master, new { workload = new { type = "bundle" } });
+
+        // Read back from the store.
+        using var job = JsonDocument.Parse(await (await SendAsync(server, HttpMethod.Get, $"/api/peers/{peerId}/jobs/{jobId}", Reader, null)).Content.ReadAsStringAsync());
+        Assert.Equal("dashboard", job.RootElement.GetProperty("created_by").GetString());
+        Assert.Equal("oncall", job.RootElement.GetProperty("cancelled_by").GetString());
+        Assert.False(JsonDocument.Parse(await byMaster.Content.ReadAsStringAsync()).RootElement.TryGetProperty("created_by", out _));
+    }
+
+    [Fact]
     public async Task With_named_tokens_only_the_API_is_closed_on_loopback_too()
     {
         await using var server = await ManagementServer.StartAsync(options =>

@@ -20,13 +20,26 @@ public abstract class JobStoreContract : IDisposable
     {
         var job = NewJob(_peerA, T0) with
         {
-            Bundle = new BundleParameters { BundleFor = true, BundleForTime = 2, LogFileCount = 10, Anonymize = true, AnonymizeLevel = "strict" },
+            Bundle = new BundleParameters { BundleFor = true, BundleForTime = 2, LogFileCount = 10, Anonymize = true, AnonymizeLevel = "strict", UploadUrl = "https://uploads.example.com/b" },
+            CreatedBy = "oncall",
         };
 
         await Store.AddAsync(job);
 
         Assert.Equal(job, await Store.FindAsync(job.Id));
         Assert.Null(await Store.FindAsync(Guid.NewGuid()));
+    }
+
+    [Fact]
+    public async Task Who_cancelled_a_job_is_stored_with_its_cancellation()
+    {
+        var job = NewJob(_peerA, T0) with { CreatedBy = "dashboard" };
+        await Store.AddAsync(job);
+        var cancelled = job with { State = JobState.Cancelled, CompletedAt = T0.AddSeconds(1), FailedReason = "cancelled through the API", CancelledBy = "oncall" };
+
+        Assert.True(await Store.TryUpdateAsync(cancelled, [JobState.Pending]));
+
+        Assert.Equal(cancelled, await Store.FindAsync(job.Id));
     }
 
     [Fact]

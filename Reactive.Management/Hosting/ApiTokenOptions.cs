@@ -6,7 +6,7 @@ namespace Reactive.Management.Hosting;
 /// </summary>
 public sealed class ApiTokenOptions
 {
-    /// <summary>The token's name, as a refusal (403) names it.</summary>
+    /// <summary>The token's name, as a refusal (403) names it and jobs' <c>created_by</c> and <c>cancelled_by</c> show it.</summary>
     public string Name { get; set; } = "";
 
     /// <summary>The SHA-256 of the token's UTF-8 bytes, 64 hexadecimal digits (<c>printf %s "$TOKEN" | sha256sum</c>).</summary>

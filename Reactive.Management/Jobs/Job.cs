@@ -38,6 +38,8 @@ public enum JobState
 /// <param name="FailedReason">Why it failed, timed out or was cancelled.</param>
 /// <param name="IdempotencyKey">The client's <c>Idempotency-Key</c> it was created with, if any (unique per peer).</param>
 /// <param name="BatchId">The fan-out (<see cref="JobBatch"/>) it was created in, if any.</param>
+/// <param name="CreatedBy">The name of the API token that created it, if a named one did.</param>
+/// <param name="CancelledBy">The name of the API token that cancelled it, if a named one did.</param>
 public sealed record Job(
     Guid Id,
     string PeerId,
@@ -50,7 +52,9 @@ public sealed record Job(
     string? UploadKey = null,
     string? FailedReason = null,
     string? IdempotencyKey = null,
-    Guid? BatchId = null)
+    Guid? BatchId = null,
+    string? CreatedBy = null,
+    string? CancelledBy = null)
 {
     /// <summary>The states a job can still leave.</summary>
     public static readonly IReadOnlyList<JobState> UnfinishedStates = [JobState.Pending, JobState.Sent];

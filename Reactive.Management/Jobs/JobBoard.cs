@@ -99,7 +99,7 @@ public sealed class JobBoard : IDisposable
     /// </summary>
     /// <returns>The job as it stands: <see cref="JobState.Sent"/> if it went out, else <see cref="JobState.Pending"/>.</returns>
     public async Task<Job> CreateAsync(Peer peer, BundleParameters bundle, CancellationToken cancellationToken = default) =>
-        (await CreateOnceAsync(peer, bundle, idempotencyKey: null, cancellationToken).ConfigureAwait(false)).Job;
+        (await CreateOnceAsync(peer, bundle, idempotencyKey: null, createdBy: null, cancellationToken).ConfigureAwait(false)).Job;
 
     /// <summary>
     /// Creates a job for <paramref name="peer"/> as <see cref="CreateAsync"/> does, unless the peer already has a job
@@ -108,14 +108,15 @@ public sealed class JobBoard : IDisposable
     /// <param name="peer">The peer the job is for.</param>
     /// <param name="bundle">The workload.</param>
     /// <param name="idempotencyKey">The client's key for this creation (a retry sends the same one); null for none.</param>
+    /// <param name="createdBy">Who asked (an API token's name), kept as <see cref="Job.CreatedBy"/>; null for nobody named.</param>
     /// <param name="cancellationToken">Cancels the creation.</param>
     /// <returns>The job, and whether this call created it.</returns>
-    public async Task<(Job Job, bool Created)> CreateOnceAsync(Peer peer, BundleParameters bundle, string? idempotencyKey, CancellationToken cancellationToken = default)
+    public async Task<(Job Job, bool Created)> CreateOnceAsync(Peer peer, BundleParameters bundle, string? idempotencyKey, string? createdBy = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(peer);
         ArgumentNullException.ThrowIfNull(bundle);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var job = new Job(JobIds.New(), peer.Id, peer.Key, bundle.Clone(), JobState.Pending, _scheduler.Now, IdempotencyKey: idempotencyKey);
+        var job = new Job(JobIds.New(), peer.Id, peer.Key, bundle.Clone(), JobState.Pending, _scheduler.Now, IdempotencyKey: idempotencyKey, CreatedBy: createdBy);
         if (idempotencyKey is null)
         {
             await _store.AddAsync(job, cancellationToken).ConfigureAwait(false);
@@ -154,9 +155,10 @@ public sealed class JobBoard : IDisposable
     /// <param name="peers">1 to <see cref="JobBatch.MaxJobs"/> distinct peers.</param>
     /// <param name="bundle">The workload every job carries.</param>
     /// <param name="maxInFlight">The cap (1 to <see cref="JobBatch.MaxInFlightLimit"/>), or null for none.</param>
+    /// <param name="createdBy">Who asked (an API token's name), recorded on every job; null for nobody named.</param>
     /// <param name="cancellationToken">Cancels the creation (before the write).</param>
     /// <returns>The stored batch; its jobs are in the store when this returns.</returns>
-    public async Task<JobBatch> CreateBatchAsync(IReadOnlyList<Peer> peers, BundleParameters bundle, int? maxInFlight, CancellationToken cancellationToken = default)
+    public async Task<JobBatch> CreateBatchAsync(IReadOnlyList<Peer> peers, BundleParameters bundle, int? maxInFlight, string? createdBy = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(peers);
         ArgumentNullException.ThrowIfNull(bundle);
@@ -174,7 +176,7 @@ public sealed class JobBoard : IDisposable
 
         var now = _scheduler.Now;
         var batch = new JobBatch(JobIds.New(), now, peers.Count, maxInFlight);
-        var jobs = peers.Select(peer => new Job(JobIds.New(), peer.Id, peer.Key, bundle.Clone(), JobState.Pending, now, BatchId: batch.Id)).ToList();
+        var jobs = peers.Select(peer => new Job(JobIds.New(), peer.Id, peer.Key, bundle.Clone(), JobState.Pending, now, BatchId: batch.Id, CreatedBy: createdBy)).ToList();
         await _store.AddBatchAsync(batch, jobs, cancellationToken).ConfigureAwait(false);
         foreach (var job in jobs)
         {
@@ -200,7 +202,7 @@ public sealed class JobBoard : IDisposable
     /// <see cref="CancelAsync"/> does.
     /// </summary>
     /// <returns>The batch and how many jobs this call cancelled; a null batch when no batch has the id.</returns>
-    public async Task<(JobBatch? Batch, int Cancelled)> CancelBatchAsync(Guid id, CancellationToken cancellationToken = default)
+    public async Task<(JobBatch? Batch, int Cancelled)> CancelBatchAsync(Guid id, string? cancelledBy = null, CancellationToken cancellationToken = default)
     {
         // The batch first: from here no job of it is marked sent, so the unfinished ones listed below are all there is.
         var batch = await _store.CancelBatchAsync(id, _scheduler.Now, cancellationToken).ConfigureAwait(false);
@@ -217,7 +219,7 @@ public sealed class JobBoard : IDisposable
             {
                 var page = await _store.QueryAsync(new JobQuery { BatchId = id, State = state, Limit = JobQuery.MaxLimit, After = after }, cancellationToken).ConfigureAwait(false);
                 // Concurrently, so that the store can commit them together.
-                var outcomes = await Task.WhenAll(page.Jobs.Select(job => CancelAsync(job.Id, cancellationToken))).ConfigureAwait(false);
+                var outcomes = await Task.WhenAll(page.Jobs.Select(job => CancelAsync(job.Id, cancelledBy, cancellationToken))).ConfigureAwait(false);
                 cancelled += outcomes.Count(outcome => outcome.Outcome == JobCancelOutcome.Cancelled);
                 after = page.Next;
             }
@@ -253,7 +255,8 @@ public sealed class JobBoard : IDisposable
         WhenFinished(id).ToTask(cancellationToken);
 
     /// <summary>Cancels a job that has not finished. A peer's later answer to it is ignored.</summary>
-    public async Task<(Job? Job, JobCancelOutcome Outcome)> CancelAsync(Guid id, CancellationToken cancellationToken = default)
+    /// <remarks><paramref name="cancelledBy"/> (an API token's name) is kept as <see cref="Job.CancelledBy"/>.</remarks>
+    public async Task<(Job? Job, JobCancelOutcome Outcome)> CancelAsync(Guid id, string? cancelledBy = null, CancellationToken cancellationToken = default)
     {
         while (true)
         {
@@ -268,7 +271,7 @@ public sealed class JobBoard : IDisposable
                 return (job, JobCancelOutcome.AlreadyFinished);
             }
 
-            var cancelled = job with { State = JobState.Cancelled, CompletedAt = _scheduler.Now, FailedReason = "cancelled through the API" };
+            var cancelled = job with { State = JobState.Cancelled, CompletedAt = _scheduler.Now, FailedReason = "cancelled through the API", CancelledBy = cancelledBy };
             if (await _store.TryUpdateAsync(cancelled, [job.State], cancellationToken).ConfigureAwait(false))
             {
                 Finish(cancelled);

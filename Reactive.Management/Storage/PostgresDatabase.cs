@@ -212,6 +212,8 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
             CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_idempotency_key ON jobs (peer_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
             ALTER TABLE jobs ADD COLUMN IF NOT EXISTS batch_id uuid NULL;
             ALTER TABLE peers ADD COLUMN IF NOT EXISTS remote_jobs_allowed boolean NULL;
+            ALTER TABLE jobs ADD COLUMN IF NOT EXISTS created_by text NULL;
+            ALTER TABLE jobs ADD COLUMN IF NOT EXISTS cancelled_by text NULL;
             CREATE TABLE IF NOT EXISTS batches (
                 id            uuid    NOT NULL PRIMARY KEY,
                 created_at    bigint  NOT NULL,

@@ -14,7 +14,7 @@ namespace Reactive.Management.Storage;
 internal sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
 {
     private const string Columns = StoredRows.JobColumns;
-    private const string Values = "@id, @peer_id, @peer_key, @workload, @status, @created_at, @sent_at, @completed_at, @upload_key, @failed_reason, @idempotency_key, @batch_id";
+    private const string Values = "@id, @peer_id, @peer_key, @workload, @status, @created_at, @sent_at, @completed_at, @upload_key, @failed_reason, @idempotency_key, @batch_id, @created_by, @cancelled_by";
 
     /// <inheritdoc />
     public async ValueTask AddAsync(Job job, CancellationToken cancellationToken = default)
@@ -22,7 +22,7 @@ internal sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
         ArgumentNullException.ThrowIfNull(job);
         // A conflict is told by the rows inserted, not by an error: an error would undo the whole batch of writes it is in.
         var inserted = await database.WriteAsync(
-            $"INSERT INTO jobs ({Columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+            $"INSERT INTO jobs ({Columns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING",
             parameters => BindInOrder(parameters, job),
             cancellationToken).ConfigureAwait(false);
         if (inserted == 0)
@@ -72,7 +72,7 @@ internal sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
 
         var expected = expectedStates.Select(state => state.ToName()).ToArray();
         var updatedRows = await database.WriteAsync(
-            "UPDATE jobs SET status = $2, sent_at = $3, completed_at = $4, upload_key = $5, failed_reason = $6 WHERE id = $1 AND status = ANY($7)",
+            "UPDATE jobs SET status = $2, sent_at = $3, completed_at = $4, upload_key = $5, failed_reason = $6, cancelled_by = $7 WHERE id = $1 AND status = ANY($8)",
             parameters =>
             {
                 parameters.AddWithValue(updated.Id);
@@ -81,6 +81,7 @@ internal sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
                 parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Bigint, ToTicksOrNull(updated.CompletedAt));
                 parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, OrNull(updated.UploadKey));
                 parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, OrNull(updated.FailedReason));
+                parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, OrNull(updated.CancelledBy));
                 parameters.AddWithValue(expected);
             },
             cancellationToken).ConfigureAwait(false);
@@ -208,6 +209,8 @@ internal sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
                     await copy.WriteAsync(OrNull(job.FailedReason), NpgsqlTypes.NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
                     await copy.WriteAsync(OrNull(job.IdempotencyKey), NpgsqlTypes.NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
                     await copy.WriteAsync(job.BatchId is { } batchId ? batchId : (object)DBNull.Value, NpgsqlTypes.NpgsqlDbType.Uuid, cancellationToken).ConfigureAwait(false);
+                    await copy.WriteAsync(OrNull(job.CreatedBy), NpgsqlTypes.NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                    await copy.WriteAsync(OrNull(job.CancelledBy), NpgsqlTypes.NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
                 }
 
                 await copy.CompleteAsync(cancellationToken).ConfigureAwait(false);
@@ -303,6 +306,8 @@ internal sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
         parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.FailedReason));
         parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.IdempotencyKey));
         parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Uuid, job.BatchId is { } batchId ? batchId : DBNull.Value);
+        parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.CreatedBy));
+        parameters.AddWithValue(NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.CancelledBy));
     }
 
     private static void Bind(NpgsqlParameterCollection parameters, Job job)
@@ -319,5 +324,7 @@ internal sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
         parameters.AddWithValue("failed_reason", NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.FailedReason));
         parameters.AddWithValue("idempotency_key", NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.IdempotencyKey));
         parameters.AddWithValue("batch_id", NpgsqlTypes.NpgsqlDbType.Uuid, job.BatchId is { } batchId ? batchId : DBNull.Value);
+        parameters.AddWithValue("created_by", NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.CreatedBy));
+        parameters.AddWithValue("cancelled_by", NpgsqlTypes.NpgsqlDbType.Text, OrNull(job.CancelledBy));
     }
 }

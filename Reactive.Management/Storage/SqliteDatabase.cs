@@ -397,6 +397,17 @@ internal sealed class SqliteDatabase : IDisposable, IAsyncDisposable
             add.ExecuteNonQuery();
         }
 
+        foreach (var column in new[] { "created_by", "cancelled_by" })
+        {
+            columns.CommandText = $"SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = '{column}'";
+            if (Convert.ToInt64(columns.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
+            {
+                using var add = connection.CreateCommand();
+                add.CommandText = $"ALTER TABLE jobs ADD COLUMN {column} TEXT NULL";
+                add.ExecuteNonQuery();
+            }
+        }
+
         columns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'batch_id'";
         if (Convert.ToInt64(columns.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
         {

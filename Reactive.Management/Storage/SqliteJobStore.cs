@@ -11,7 +11,7 @@ namespace Reactive.Management.Storage;
 internal sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
 {
     private const string Columns = StoredRows.JobColumns;
-    private const string Values = "$id, $peer_id, $peer_key, $workload, $status, $created_at, $sent_at, $completed_at, $upload_key, $failed_reason, $idempotency_key, $batch_id";
+    private const string Values = "$id, $peer_id, $peer_key, $workload, $status, $created_at, $sent_at, $completed_at, $upload_key, $failed_reason, $idempotency_key, $batch_id, $created_by, $cancelled_by";
     private const string Insert = $"INSERT INTO jobs ({Columns}) VALUES ({Values})";
 
     /// <inheritdoc />
@@ -88,7 +88,7 @@ internal sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
                     connection,
                     $"""
                     UPDATE jobs SET status = $status, sent_at = $sent_at, completed_at = $completed_at,
-                                    upload_key = $upload_key, failed_reason = $failed_reason
+                                    upload_key = $upload_key, failed_reason = $failed_reason, cancelled_by = $cancelled_by
                     WHERE id = $id AND status IN ({expected})
                     """);
                 Bind(command, updated);
@@ -275,5 +275,7 @@ internal sealed class SqliteJobStore(SqliteDatabase database) : IJobStore
         command.Parameters.AddWithValue("$failed_reason", OrNull(job.FailedReason));
         command.Parameters.AddWithValue("$idempotency_key", OrNull(job.IdempotencyKey));
         command.Parameters.AddWithValue("$batch_id", job.BatchId is { } batchId ? batchId.ToString() : DBNull.Value);
+        command.Parameters.AddWithValue("$created_by", OrNull(job.CreatedBy));
+        command.Parameters.AddWithValue("$cancelled_by", OrNull(job.CancelledBy));
     }
 }

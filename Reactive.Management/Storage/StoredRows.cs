@@ -11,7 +11,7 @@ namespace Reactive.Management.Storage;
 internal static class StoredRows
 {
     /// <summary>The <c>jobs</c> columns, in the order <see cref="ReadJob"/> reads them.</summary>
-    public const string JobColumns = "id, peer_id, peer_key, workload, status, created_at, sent_at, completed_at, upload_key, failed_reason, idempotency_key, batch_id";
+    public const string JobColumns = "id, peer_id, peer_key, workload, status, created_at, sent_at, completed_at, upload_key, failed_reason, idempotency_key, batch_id, created_by, cancelled_by";
 
     /// <summary>The <c>peers</c> columns, in the order <see cref="ReadPeer"/> reads them.</summary>
     public const string PeerColumns = "id, wg_pub_key, name, created_at, remote_jobs_allowed";
@@ -29,7 +29,9 @@ internal static class StoredRows
         reader.IsDBNull(8) ? null : reader.GetString(8),
         reader.IsDBNull(9) ? null : reader.GetString(9),
         reader.IsDBNull(10) ? null : reader.GetString(10),
-        reader.IsDBNull(11) ? null : reader.GetValue(11) is Guid batchId ? batchId : Guid.Parse(reader.GetString(11)));
+        reader.IsDBNull(11) ? null : reader.GetValue(11) is Guid batchId ? batchId : Guid.Parse(reader.GetString(11)),
+        reader.IsDBNull(12) ? null : reader.GetString(12),
+        reader.IsDBNull(13) ? null : reader.GetString(13));
 
     /// <summary>The <c>batches</c> columns, in the order <see cref="ReadBatch"/> reads them.</summary>
     public const string BatchColumns = "id, created_at, job_count, max_in_flight, cancelled_at";

@@ -83,7 +83,9 @@ internal sealed record JobResponseModel(
     string? FailedReason,
     WorkloadResponse Workload,
     string? IdempotencyKey,
-    string? BatchId)
+    string? BatchId,
+    string? CreatedBy,
+    string? CancelledBy)
 {
     public static JobResponseModel From(Job job) => new(
         job.Id.ToString(),
@@ -104,7 +106,9 @@ internal sealed record JobResponseModel(
                 job.Bundle.UploadUrl.Length == 0 ? null : job.Bundle.UploadUrl),
             job.State == JobState.Succeeded ? new BundleResultModel(job.UploadKey) : null),
         job.IdempotencyKey,
-        job.BatchId?.ToString());
+        job.BatchId?.ToString(),
+        job.CreatedBy,
+        job.CancelledBy);
 }
 
 internal sealed record CreateBatchRequest(IReadOnlyList<string>? PeerIds, bool? AllPeers, WorkloadRequest? Workload, int? MaxInFlight);

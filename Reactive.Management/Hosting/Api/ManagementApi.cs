@@ -75,6 +75,7 @@ internal static partial class ManagementApi
                     detail: $"The token '{caller.Name}' lacks the scope '{required.Scope}' that {http.Request.Method} {LogText.Escape(http.Request.Path)} needs.");
             }
 
+            http.Items[typeof(ApiCaller)] = caller;
             return await next(context);
         }
 
@@ -213,7 +214,7 @@ internal static partial class ManagementApi
             return TooManyJobs(http, options.Value, metrics, logger, peer.Id);
         }
 
-        var (job, created) = await board.CreateOnceAsync(peer, bundle, idempotencyKey.Length == 0 ? null : idempotencyKey, cancellationToken);
+        var (job, created) = await board.CreateOnceAsync(peer, bundle, idempotencyKey.Length == 0 ? null : idempotencyKey, CallerName(http), cancellationToken);
         if (!created)
         {
             // A retry of a creation that happened (its answer may have been lost): the same job, as it stands now.
@@ -316,7 +317,7 @@ internal static partial class ManagementApi
             return TooManyJobs(http, options.Value, metrics, logger, "(batch)");
         }
 
-        var batch = await board.CreateBatchAsync(peers, bundle, body.MaxInFlight, cancellationToken);
+        var batch = await board.CreateBatchAsync(peers, bundle, body.MaxInFlight, CallerName(http), cancellationToken);
         return Results.Json(
             new BatchCreatedResponse(batch.Id.ToString(), batch.JobCount, batch.MaxInFlight),
             ApiJson.Options,
@@ -391,14 +392,14 @@ internal static partial class ManagementApi
         return Results.Json(BatchResponse.From(batch, counts, page), ApiJson.Options);
     }
 
-    private static async Task<IResult> CancelBatchAsync(string batchId, JobBoard board, CancellationToken cancellationToken)
+    private static async Task<IResult> CancelBatchAsync(string batchId, HttpContext http, JobBoard board, CancellationToken cancellationToken)
     {
         if (!Guid.TryParse(batchId, out var id))
         {
             return BatchNotFound(batchId);
         }
 
-        var (batch, cancelled) = await board.CancelBatchAsync(id, cancellationToken);
+        var (batch, cancelled) = await board.CancelBatchAsync(id, CallerName(http), cancellationToken);
         if (batch is null)
         {
             return BatchNotFound(batchId);
@@ -515,7 +516,7 @@ internal static partial class ManagementApi
         return error ?? Results.Json(JobResponseModel.From(job!), ApiJson.Options);
     }
 
-    private static async Task<IResult> CancelJobAsync(string peerId, string jobId, IPeerRegistry registry, JobBoard board, CancellationToken cancellationToken)
+    private static async Task<IResult> CancelJobAsync(string peerId, string jobId, HttpContext http, IPeerRegistry registry, JobBoard board, CancellationToken cancellationToken)
     {
         var (job, error) = await FindJobAsync(peerId, jobId, registry, board, cancellationToken);
         if (error is not null)
@@ -523,7 +524,7 @@ internal static partial class ManagementApi
             return error;
         }
 
-        var (current, outcome) = await board.CancelAsync(job!.Id, cancellationToken);
+        var (current, outcome) = await board.CancelAsync(job!.Id, CallerName(http), cancellationToken);
         return outcome switch
         {
             JobCancelOutcome.Cancelled => Results.Json(JobResponseModel.From(current!), ApiJson.Options),
@@ -603,6 +604,10 @@ internal static partial class ManagementApi
 
     [System.Text.RegularExpressions.GeneratedRegex(@"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})$", System.Text.RegularExpressions.RegexOptions.CultureInvariant)]
     private static partial System.Text.RegularExpressions.Regex Rfc3339WithOffset();
+
+    /// <summary>The name of the named token (<c>Management:ApiTokens</c>) that sent the request; null for the open API or <c>ApiToken</c>.</summary>
+    private static string? CallerName(HttpContext http) =>
+        http.Items[typeof(ApiCaller)] is ApiCaller caller && !ReferenceEquals(caller, ApiAccess.Everyone) ? caller.Name : null;
 
     /// <summary>403: the peers have not allowed remote jobs (NetBird's per-peer opt-in).</summary>
     private static IResult RemoteJobsNotEnabled(List<string> peerIds) => PeerIdsProblem(
