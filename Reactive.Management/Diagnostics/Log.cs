@@ -92,6 +92,12 @@ internal static partial class Log
     [LoggerMessage(801, LogLevel.Information, "Dropped an event client ({RemoteAddress}): {Reason}")]
     public static partial void EventClientDropped(ILogger logger, string? remoteAddress, string reason);
 
+    [LoggerMessage(802, LogLevel.Warning, "Webhook {Url}: gave up on event {EventId} after {Attempts} tries ({LastError}); it is listed at GET /api/webhooks/deliveries?status=failed")]
+    public static partial void WebhookDeliveryFailed(ILogger logger, string url, long eventId, int attempts, string lastError);
+
+    [LoggerMessage(803, LogLevel.Error, "Webhook {Url} stopped sending (its store failed); it goes on from its cursor at the next start")]
+    public static partial void WebhookStopped(ILogger logger, string url, Exception exception);
+
     // 7xx: storage.
     [LoggerMessage(700, LogLevel.Error, "The {Store} failed during {Method} {Path}: {Error}")]
     public static partial void StoreFailed(ILogger logger, string store, string method, string path, string error);

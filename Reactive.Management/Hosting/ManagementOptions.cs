@@ -192,6 +192,9 @@ public sealed class ManagementOptions
     /// </summary>
     public IList<ApiTokenOptions> ApiTokens { get; init; } = [];
 
+    /// <summary>Webhooks that receive events as they are recorded (see <see cref="WebhookOptions"/>). Empty by default.</summary>
+    public IList<WebhookOptions> Webhooks { get; init; } = [];
+
     /// <summary>
     /// The Npgsql connection string when <see cref="Store"/> is <c>postgres</c>
     /// (e.g. <c>Host=db;Database=management;Username=management;Password=…</c>). Never logged.

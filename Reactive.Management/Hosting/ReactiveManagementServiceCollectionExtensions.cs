@@ -96,6 +96,23 @@ public static class ReactiveManagementServiceCollectionExtensions
             sp.GetRequiredService<ManagementScheduler>().Timers,
             Options(sp).EventRetention,
             sp.GetRequiredService<ILogger<EventFeed>>()));
+        services.TryAddSingleton<IWebhookStore>(sp => StoreKind(sp) == ManagementOptions.StoreKinds.Sqlite
+            ? new SqliteWebhookStore(sp.GetRequiredService<SqliteDatabase>())
+            : new InMemoryWebhookStore());
+        services.TryAddSingleton(sp => new WebhookDispatcher(
+            [.. Options(sp).Webhooks.Select(hook => new WebhookTarget(
+                new Uri(hook.Url),
+                System.Text.Encoding.UTF8.GetBytes(hook.Secret),
+                hook.Types.ToHashSet(StringComparer.Ordinal),
+                hook.MaxAttempts,
+                hook.FirstRetryAfter,
+                hook.Timeout))],
+            sp.GetRequiredService<EventFeed>(),
+            sp.GetRequiredService<IEventLog>(),
+            sp.GetRequiredService<IWebhookStore>(),
+            new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) },
+            sp.GetRequiredService<ManagementScheduler>().Timers,
+            sp.GetRequiredService<ILogger<WebhookDispatcher>>()));
         services.TryAddSingleton<ManagementMetrics>();
         services.TryAddSingleton(sp => ServerIdentity.LoadOrCreate(
             Options(sp).ServerKeyPath,

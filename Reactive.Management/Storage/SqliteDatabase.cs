@@ -440,6 +440,19 @@ internal sealed class SqliteDatabase : IDisposable, IAsyncDisposable
                 detail   TEXT    NULL
             );
             CREATE INDEX IF NOT EXISTS events_by_at ON events (at);
+            CREATE TABLE IF NOT EXISTS webhook_cursors (
+                url           TEXT    NOT NULL PRIMARY KEY,
+                last_event_id INTEGER NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS webhook_failures (
+                id         INTEGER PRIMARY KEY AUTOINCREMENT,
+                url        TEXT    NOT NULL,
+                event_id   INTEGER NOT NULL,
+                event_type TEXT    NOT NULL,
+                attempts   INTEGER NOT NULL,
+                last_error TEXT    NOT NULL,
+                failed_at  INTEGER NOT NULL
+            );
             """;
         index.ExecuteNonQuery();
     }

@@ -1,6 +1,5 @@
 using System.Reactive.Linq;
 using System.Text;
-using System.Text.Json;
 using Grpc.Core;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -29,7 +28,22 @@ internal static class EventsApi
     public static RouteGroupBuilder MapEventsApi(this RouteGroupBuilder api)
     {
         api.MapGet("/events", StreamEventsAsync).WithMetadata(new RequiredScope(Hosting.ApiScopes.EventsRead));
+        api.MapGet("/webhooks/deliveries", ListWebhookDeliveriesAsync).WithMetadata(new RequiredScope(Hosting.ApiScopes.EventsRead));
         return api;
+    }
+
+    /// <summary>The webhook deliveries given up on after their last try, newest first (<c>status=failed</c>, the only kind kept).</summary>
+    private static async Task<IResult> ListWebhookDeliveriesAsync(HttpRequest request, IWebhookStore store, CancellationToken cancellationToken)
+    {
+        if (request.Query["status"].ToString() != "failed")
+        {
+            return Problem(StatusCodes.Status400BadRequest, "Bad request", "status=failed is required: delivered events are not kept one by one (each webhook keeps the id it has reached).");
+        }
+
+        var failures = await store.FailuresAsync(500, cancellationToken);
+        return Results.Json(
+            failures.Select(failure => new { url = failure.Url, event_id = failure.EventId, event_type = failure.EventType, status = "failed", attempts = failure.Attempts, last_error = failure.LastError, failed_at = failure.FailedAt }),
+            ApiJson.Options);
     }
 
     private static async Task<IResult> StreamEventsAsync(
@@ -130,7 +144,7 @@ internal static class EventsApi
 
     /// <summary>One event as SSE: its id, its type as the event name, and its JSON.</summary>
     public static string Format(ManagementEvent item) =>
-        $"id: {item.Id}\nevent: {item.Type}\ndata: {JsonSerializer.Serialize(EventModel.From(item), ApiJson.Options)}\n\n";
+        $"id: {item.Id}\nevent: {item.Type}\ndata: {EventJson.Serialize(item)}\n\n";
 
     private static IResult Problem(int status, string title, string detail) => Results.Problem(statusCode: status, title: title, detail: detail);
 
@@ -147,11 +161,4 @@ internal static class EventsApi
             await response.BodyWriter.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
     }
-}
-
-/// <summary>An event's JSON.</summary>
-internal sealed record EventModel(long Id, string Type, DateTimeOffset At, string? PeerId, string? JobId, string? BatchId, string? Detail)
-{
-    public static EventModel From(ManagementEvent item) =>
-        new(item.Id, item.Type, item.At, item.PeerId, item.JobId?.ToString(), item.BatchId?.ToString(), item.Detail);
 }

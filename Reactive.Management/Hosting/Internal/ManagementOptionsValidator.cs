@@ -84,6 +84,36 @@ internal sealed class ManagementOptionsValidator : IValidateOptions<ManagementOp
             }
         }
 
+        foreach (var (hook, i) in options.Webhooks.Select((hook, i) => (hook, i)))
+        {
+            var where = $"{ManagementOptions.SectionName}:{nameof(ManagementOptions.Webhooks)}:{i}";
+            if (!Uri.TryCreate(hook.Url, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
+            {
+                failures.Add($"{where}:Url must be an absolute http(s) URL.");
+            }
+
+            if (hook.Secret.Length < ManagementOptions.ApiTokenMinLength)
+            {
+                // Never echo the secret.
+                failures.Add($"{where}:Secret must be at least {ManagementOptions.ApiTokenMinLength} characters.");
+            }
+
+            if (hook.Types.FirstOrDefault(type => !Events.ManagementEventTypes.All.Contains(type)) is { } unknown)
+            {
+                failures.Add($"{where}:Types: '{unknown}' is not an event type; the types are {string.Join(", ", Events.ManagementEventTypes.All)}.");
+            }
+
+            if (hook.MaxAttempts is < 1 or > 100)
+            {
+                failures.Add($"{where}:MaxAttempts must be 1 to 100.");
+            }
+
+            if (hook.FirstRetryAfter <= TimeSpan.Zero || hook.FirstRetryAfter > TimeSpan.FromHours(1) || hook.Timeout <= TimeSpan.Zero || hook.Timeout > TimeSpan.FromMinutes(5))
+            {
+                failures.Add($"{where}: FirstRetryAfter must be more than 0 and at most 1 h, Timeout more than 0 and at most 5 min.");
+            }
+        }
+
         if (options.ApiTokens.GroupBy(named => named.Name, StringComparer.Ordinal).FirstOrDefault(group => group.Count() > 1) is { } twice)
         {
             failures.Add($"{ManagementOptions.SectionName}:{nameof(ManagementOptions.ApiTokens)}: the name '{twice.Key}' is used twice.");

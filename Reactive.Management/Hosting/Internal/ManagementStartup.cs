@@ -18,6 +18,7 @@ internal sealed class ManagementStartup(
     ServerIdentity identity,
     JobBoard board,
     Events.EventFeed events,
+    Events.WebhookDispatcher webhooks,
     ApiAccess apiAccess,
     JobStreamHandler jobStreams,
     IJobSignals signals,
@@ -34,6 +35,7 @@ internal sealed class ManagementStartup(
         _ = identity.KeyPair;
         // Made now, so that it records from the first job change and stream on.
         _ = events;
+        webhooks.Start();
         await board.StartAsync(cancellationToken).ConfigureAwait(false);
         if (ownership is PostgresStreamOwnership shared)
         {
@@ -57,6 +59,7 @@ internal sealed class ManagementStartup(
     /// </summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        await webhooks.DisposeAsync().ConfigureAwait(false);
         await jobStreams.WhenAllEndedAsync().WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _renewing?.Dispose();
         if (signals is IHostedService hints)
