@@ -31,7 +31,7 @@ public sealed class EventsTests : IDisposable
         var (stream, firstJob) = await server.ConnectAndAwaitJobAsync(_peer);
         await using (stream)
         {
-            var jobId = await CreateJobAsync(server, peerId);
+            var jobId = await server.Api.CreateJobAsync(peerId);
             var request = await firstJob;
             stream.Answer(new JobResponse { ID = request.ID, Status = JobStatus.Succeeded, Bundle = new BundleResult { UploadKey = "k" } });
 
@@ -65,20 +65,20 @@ public sealed class EventsTests : IDisposable
             peerId = await before.RegisterAsync(_peer);
             await using (var events = await SseClient.ConnectAsync(before.Api, "/api/events"))
             {
-                await CreateJobAsync(before, peerId);
+                await before.Api.CreateJobAsync(peerId);
                 lastSeen = (await events.NextAsync()).Id;
             }
 
             // Made while no client listens: kept in the file.
             for (var i = 0; i < 3; i++)
             {
-                missed.Add(await CreateJobAsync(before, peerId));
+                missed.Add(await before.Api.CreateJobAsync(peerId));
             }
         }
 
         await using var after = await ManagementServer.StartAsync(folder: _folder);
         await using var resumed = await SseClient.ConnectAsync(after.Api, "/api/events", lastSeen);
-        var live = await CreateJobAsync(after, peerId);
+        var live = await after.Api.CreateJobAsync(peerId);
 
         var got = new List<SseEvent>();
         while (got.Count < 4)
@@ -99,8 +99,8 @@ public sealed class EventsTests : IDisposable
         using var otherKeys = WireGuardKeyPair.Generate();
         var otherId = await server.RegisterAsync(otherKeys, "other");
         await using var cancelledOnly = await SseClient.ConnectAsync(server.Api, $"/api/events?types=job.cancelled&peer_id={otherId}");
-        await CreateJobAsync(server, peerId);
-        var otherJob = await CreateJobAsync(server, otherId);
+        await server.Api.CreateJobAsync(peerId);
+        var otherJob = await server.Api.CreateJobAsync(otherId);
         using (await server.Api.DeleteAsync($"/api/peers/{otherId}/jobs/{otherJob}"))
         {
         }
@@ -178,12 +178,5 @@ public sealed class EventsTests : IDisposable
         _peer.Dispose();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         Directory.Delete(_folder, recursive: true);
-    }
-
-    private static async Task<string> CreateJobAsync(ManagementServer server, string peerId)
-    {
-        using var response = await server.Api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new { workload = new { type = "bundle" } });
-        response.EnsureSuccessStatusCode();
-        return JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
     }
 }

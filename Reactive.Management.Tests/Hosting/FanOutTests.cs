@@ -179,7 +179,7 @@ public sealed class FanOutTests(ITestOutputHelper output) : ManagementServerTest
         var created = new List<string>();
         for (var i = 0; i < 12; i++)
         {
-            created.Add(await CreateJobAsync(i % 3 == 0 ? peerB : peerA));
+            created.Add(await Server.Api.CreateJobAsync(i % 3 == 0 ? peerB : peerA));
         }
 
         var seen = new List<string>();
@@ -190,7 +190,7 @@ public sealed class FanOutTests(ITestOutputHelper output) : ManagementServerTest
             seen.AddRange(page.RootElement.GetProperty("items").EnumerateArray().Select(job => job.GetProperty("id").GetString()!));
             cursor = page.RootElement.TryGetProperty("next_cursor", out var next) ? next.GetString() : null;
             // Created while paging: newer than every page, so never in a later one.
-            await CreateJobAsync(peerA);
+            await Server.Api.CreateJobAsync(peerA);
         }
         while (cursor is not null);
 
@@ -204,13 +204,6 @@ public sealed class FanOutTests(ITestOutputHelper output) : ManagementServerTest
             using var refused = await Server.Api.GetAsync($"/api/jobs?{bad}");
             Assert.True(refused.StatusCode == HttpStatusCode.BadRequest, $"{bad}: {refused.StatusCode}");
         }
-    }
-
-    private async Task<string> CreateJobAsync(string peerId)
-    {
-        using var response = await Server.Api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new { workload = new { type = "bundle" } });
-        response.EnsureSuccessStatusCode();
-        return JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
     }
 
     private async Task<Dictionary<string, int>> CountsAsync(string batchId)

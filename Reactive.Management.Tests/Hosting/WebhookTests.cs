@@ -34,7 +34,7 @@ public sealed class WebhookTests : IDisposable
         await using var receiver = await Receiver.StartAsync(LoopbackPorts.Free(), "fail", "hang");
         await using var server = await ManagementServer.StartAsync(options => options.Webhooks.Add(Hook(receiver.Url, [ManagementEventTypes.JobCreated, ManagementEventTypes.JobCancelled])), folder: _folder);
         var peerId = await server.RegisterAsync(_peer);
-        var jobId = await CreateJobAsync(server, peerId);
+        var jobId = await server.Api.CreateJobAsync(peerId);
         using (await server.Api.DeleteAsync($"/api/peers/{peerId}/jobs/{jobId}"))
         {
         }
@@ -43,7 +43,7 @@ public sealed class WebhookTests : IDisposable
         var (stream, firstJob) = await server.ConnectAndAwaitJobAsync(_peer);
         await using (stream)
         {
-            await CreateJobAsync(server, peerId);
+            await server.Api.CreateJobAsync(peerId);
             await firstJob.WaitAsync(TimeSpan.FromSeconds(10));
         }
 
@@ -67,8 +67,8 @@ public sealed class WebhookTests : IDisposable
         await using var receiver = await Receiver.StartAsync(LoopbackPorts.Free(), "fail", "fail", "fail");
         await using var server = await ManagementServer.StartAsync(options => options.Webhooks.Add(Hook(receiver.Url, [ManagementEventTypes.JobCreated], maxAttempts: 3)), folder: _folder);
         var peerId = await server.RegisterAsync(_peer);
-        var first = await CreateJobAsync(server, peerId);
-        var second = await CreateJobAsync(server, peerId);
+        var first = await server.Api.CreateJobAsync(peerId);
+        var second = await server.Api.CreateJobAsync(peerId);
 
         await Eventually.TrueAsync(() => receiver.Accepted.Count == 1, "the second event accepted", TimeSpan.FromSeconds(30));
         Assert.Equal(second, JsonDocument.Parse(receiver.Accepted.Single().Body).RootElement.GetProperty("job_id").GetString());
@@ -93,7 +93,7 @@ public sealed class WebhookTests : IDisposable
             peerId = await down.RegisterAsync(_peer);
             for (var i = 0; i < 3; i++)
             {
-                created.Add(await CreateJobAsync(down, peerId));
+                created.Add(await down.Api.CreateJobAsync(peerId));
             }
 
             await Eventually.TrueAsync(async () => (await down.Service<IEventLog>().RangeAsync()).Newest >= 3, "three events recorded");
@@ -170,13 +170,6 @@ public sealed class WebhookTests : IDisposable
         }
 
         return hook;
-    }
-
-    private static async Task<string> CreateJobAsync(ManagementServer server, string peerId)
-    {
-        using var response = await server.Api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new { workload = new { type = "bundle" } });
-        response.EnsureSuccessStatusCode();
-        return JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
     }
 
     private sealed record Delivery(long EventId, string Type, string Body, string Signature);

@@ -15,4 +15,13 @@ internal static class ManagementApiClient
         using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         return body.RootElement.GetProperty("id").GetString()!;
     }
+
+    /// <summary>Creates a bundle job for the peer through <c>POST /api/peers/{id}/jobs</c> and returns its id.</summary>
+    public static async Task<string> CreateJobAsync(this HttpClient api, string peerId)
+    {
+        using var response = await api.PostAsJsonAsync($"/api/peers/{peerId}/jobs", new { workload = new { type = "bundle" } });
+        response.EnsureSuccessStatusCode();
+        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return body.RootElement.GetProperty("id").GetString()!;
+    }
 }
