@@ -13,6 +13,8 @@
 # --gcdump-dir DIR saves a heap snapshot of each server (DIR/KIND.gcdump) at the end of its window (dotnet tool restore first).
 # --create measures durable job creation through the API alone (LoadTest create: --clients keep-alive clients flat out
 # for --duration seconds over --peers registered, unconnected peers), e.g. bash benchmarks/load.sh --create --clients 64 --duration 20.
+# --events measures the event stream and one webhook (LoadTest events: --sse-clients SSE clients, --creators API clients
+# creating jobs for --duration seconds; the host sends every event to the tool's receiver), e.g. --events --duration 15.
 # --batch [--max-in-flight N] sends one fan-out batch to every connected peer instead of a window of jobs;
 # --jobs-per-second R --fan-out creates the jobs through POST /api/jobs (a batch every 100 ms).
 # --compare runs the same scenario against three servers, one after another, and prints one table with ratios:
@@ -25,6 +27,7 @@ store=sqlite
 peers=1000
 compare=false
 create=false
+events=false
 node_client=false
 server=ours
 duration=30
@@ -41,6 +44,7 @@ while [ $# -gt 0 ]; do
     --host-env) host_env+=("$2"); shift 2 ;;
     --compare) compare=true; shift ;;
     --create) create=true; shift ;;
+    --events) events=true; host_args+=("--Management:Webhooks:0:Url=http://127.0.0.1:33075/hook" "--Management:Webhooks:0:Secret=load-tool-webhook-secret"); tool_args+=("--webhook-port" "33075"); shift ;;
     --node-client) node_client=true; shift ;;
     --server) server="$2"; shift 2 ;;
     --duration) duration="$2"; tool_args+=("$1" "$2"); shift 2 ;;
@@ -152,6 +156,9 @@ if [ "$compare" = true ]; then
   done
   echo
   dotnet benchmarks/Reactive.Management.LoadTest/bin/Release/net10.0/Reactive.Management.LoadTest.dll compare "$data/summary.jsonl"
+elif [ "$events" = true ]; then
+  start_server ours
+  dotnet benchmarks/Reactive.Management.LoadTest/bin/Release/net10.0/Reactive.Management.LoadTest.dll events "${tool_args[@]}" || status=$?
 elif [ "$create" = true ]; then
   start_server ours
   # PostgreSQL's own processes share the machine: their CPU over the run (ticks of 10 ms), when it is ours.

@@ -63,12 +63,21 @@ internal sealed record LoadOptions(
         };
         create.SetAction(result => ApiCreation.RunAsync(
             result.GetValue(ApiOption)!, result.GetValue(clients), result.GetValue(PeersOption), TimeSpan.FromSeconds(result.GetValue(DurationOption)), result.GetValue(ServerPidOption)));
+        var sseClients = new Option<int>("--sse-clients") { Description = "clients following GET /api/events", DefaultValueFactory = _ => 100 };
+        var creators = new Option<int>("--creators") { Description = "API clients creating jobs flat out", DefaultValueFactory = _ => 16 };
+        var webhookPort = new Option<int?>("--webhook-port") { Description = "also receive the host's webhook on this port (the host must be configured to send every event to http://127.0.0.1:PORT/hook)" };
+        var events = new Command("events", "events a host pushes: --sse-clients follow /api/events while --creators create jobs for --duration seconds")
+        {
+            ApiOption, sseClients, creators, DurationOption, webhookPort,
+        };
+        events.SetAction(result => EventsRun.RunAsync(
+            result.GetValue(ApiOption)!, result.GetValue(sseClients), result.GetValue(creators), TimeSpan.FromSeconds(result.GetValue(DurationOption)), result.GetValue(webhookPort)));
         var compare = new Command("compare", "prints one table of the runs in a --summary file, with ratios to the baselines") { SummariesArgument };
         compare.SetAction(result => Comparison.Print(result.GetValue(SummariesArgument)!));
         var command = new RootCommand("N real Job streams against a running host (see benchmarks/load.sh)")
         {
             TargetOption, ApiOption, PeersOption, StreamsPerConnectionOption, HeartbeatOption, JobsPerSecondOption, DurationOption, RampPerSecondOption, ServerPidOption,
-            SourceAddressesOption, LabelOption, SummaryOption, GcDumpOption, FanOutOption, BatchOption, MaxInFlightOption, compare, hellos, create,
+            SourceAddressesOption, LabelOption, SummaryOption, GcDumpOption, FanOutOption, BatchOption, MaxInFlightOption, compare, hellos, create, events,
         };
         // The run itself is the program's; the root action only tells it apart from help and 'compare'.
         command.SetAction(_ => 0);
