@@ -98,9 +98,10 @@ internal sealed class WebhookDispatcher : IAsyncDisposable
                 foreach (var item in page)
                 {
                     cursor = item.Id;
-                    if (target.Types.Count == 0 || target.Types.Contains(item.Type))
+                    if ((target.Types.Count == 0 || target.Types.Contains(item.Type)) &&
+                        await DeliverAsync(target, item, stopping).ConfigureAwait(false) is { } failure)
                     {
-                        var failure = await DeliverAsync(target, item, stopping).ConfigureAwait(false);
+                        // A failure is stored at once; delivered events move the cursor once a page (below).
                         await _store.SettleAsync(url, cursor, failure, stopping).ConfigureAwait(false);
                         settled = cursor;
                     }
@@ -108,7 +109,8 @@ internal sealed class WebhookDispatcher : IAsyncDisposable
 
                 if (settled != cursor)
                 {
-                    // Events this webhook does not want: one write for the run of them.
+                    // One durable write per page, not per event: after a crash at most a page is sent again, and
+                    // receivers de-duplicate on the event id (delivery is at least once).
                     await _store.SettleAsync(url, cursor, null, stopping).ConfigureAwait(false);
                     settled = cursor;
                 }
