@@ -142,9 +142,12 @@ internal static class EventsApi
         return Results.Empty;
     }
 
+    // Every client following the stream gets the same published event object: its frame is made once, not once a client.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ManagementEvent, string> Frames = [];
+
     /// <summary>One event as SSE: its id, its type as the event name, and its JSON.</summary>
     public static string Format(ManagementEvent item) =>
-        $"id: {item.Id}\nevent: {item.Type}\ndata: {EventJson.Serialize(item)}\n\n";
+        Frames.GetValue(item, static item => $"id: {item.Id}\nevent: {item.Type}\ndata: {EventJson.Serialize(item)}\n\n");
 
     private static IResult Problem(int status, string title, string detail) => Results.Problem(statusCode: status, title: title, detail: detail);
 
