@@ -290,10 +290,12 @@ public sealed class BadInputTests : IAsyncLifetime
             // Ends the request side cleanly: hundreds of calls reset by the client would trip Kestrel's rapid-reset guard.
             await call.RequestStream.CompleteAsync();
         }
-        catch (RpcException)
+        catch (Exception exception) when (exception is RpcException or HttpRequestException)
         {
             // An oversized hello is refused at its length prefix, while the client is still sending the rest: the
-            // status is in the response.
+            // status is in the response. The client's write fails as an RpcException, or, when the server's reset of
+            // the stream arrives in the middle of a DATA frame, as the HTTP/2 stream's own error (seen 1 run in 5 of
+            // the whole suite, under load).
         }
 
         var error = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext().WaitAsync(Patience));

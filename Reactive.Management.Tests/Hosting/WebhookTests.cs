@@ -31,7 +31,7 @@ public sealed class WebhookTests : IDisposable
     [Fact]
     public async Task Events_reach_the_receiver_signed_and_in_order_through_a_failure_and_a_hang_while_jobs_go_on()
     {
-        await using var receiver = await Receiver.StartAsync(LoopbackPorts.Free(), "fail", "hang");
+        await using var receiver = await WebhookReceiver.StartAsync(LoopbackPorts.Free(), "fail", "hang");
         await using var server = await ManagementServer.StartAsync(options => options.Webhooks.Add(Hook(receiver.Url, [ManagementEventTypes.JobCreated, ManagementEventTypes.JobCancelled])), folder: _folder);
         var peerId = await server.RegisterAsync(_peer);
         var jobId = await server.Api.CreateJobAsync(peerId);
@@ -64,7 +64,7 @@ public sealed class WebhookTests : IDisposable
     [Fact]
     public async Task A_delivery_that_fails_every_try_is_listed_as_failed_and_the_next_event_still_goes()
     {
-        await using var receiver = await Receiver.StartAsync(LoopbackPorts.Free(), "fail", "fail", "fail");
+        await using var receiver = await WebhookReceiver.StartAsync(LoopbackPorts.Free(), "fail", "fail", "fail");
         await using var server = await ManagementServer.StartAsync(options => options.Webhooks.Add(Hook(receiver.Url, [ManagementEventTypes.JobCreated], maxAttempts: 3)), folder: _folder);
         var peerId = await server.RegisterAsync(_peer);
         var first = await server.Api.CreateJobAsync(peerId);
@@ -99,7 +99,7 @@ public sealed class WebhookTests : IDisposable
             await Eventually.TrueAsync(async () => (await down.Service<IEventLog>().RangeAsync()).Newest >= 3, "three events recorded");
         }
 
-        await using var receiver = await Receiver.StartAsync(port);
+        await using var receiver = await WebhookReceiver.StartAsync(port);
         await using var up = await ManagementServer.StartAsync(options => options.Webhooks.Add(Hook(receiver.Url, [ManagementEventTypes.JobCreated])), folder: _folder);
 
         await Eventually.TrueAsync(() => receiver.Accepted.Count >= 3, "the three events after the restart", TimeSpan.FromSeconds(30));
@@ -170,65 +170,6 @@ public sealed class WebhookTests : IDisposable
         }
 
         return hook;
-    }
-
-    private sealed record Delivery(long EventId, string Type, string Body, string Signature);
-
-    /// <summary>A webhook receiver: answers its scripted turns first ("fail" = 500, "hang" = no answer), then 200.</summary>
-    private sealed class Receiver : IAsyncDisposable
-    {
-        private readonly WebApplication _app;
-        private readonly ConcurrentQueue<string> _script;
-
-        private Receiver(WebApplication app, ConcurrentQueue<string> script, Uri url)
-        {
-            _app = app;
-            _script = script;
-            Url = url;
-        }
-
-        public Uri Url { get; }
-
-        public ConcurrentQueue<Delivery> Accepted { get; } = new();
-
-        public ConcurrentQueue<long> Requests { get; } = new();
-
-        public static async Task<Receiver> StartAsync(int port, params string[] script)
-        {
-            var builder = WebApplication.CreateSlimBuilder();
-            builder.Logging.ClearProviders();
-            builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port));
-            var app = builder.Build();
-            var receiver = new Receiver(app, new ConcurrentQueue<string>(script), new Uri($"http://127.0.0.1:{port}/hook"));
-            app.MapPost("/hook", receiver.HandleAsync);
-            await app.StartAsync();
-            return receiver;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _app.StopAsync();
-            await _app.DisposeAsync();
-        }
-
-        private async Task<IResult> HandleAsync(HttpRequest request)
-        {
-            var body = await new StreamReader(request.Body).ReadToEndAsync();
-            var eventId = long.Parse(request.Headers["X-Reactive-Event-Id"].ToString(), System.Globalization.CultureInfo.InvariantCulture);
-            Requests.Enqueue(eventId);
-            if (_script.TryDequeue(out var turn))
-            {
-                if (turn == "hang")
-                {
-                    await Task.Delay(Timeout.Infinite, request.HttpContext.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
-                }
-
-                return Results.StatusCode(StatusCodes.Status500InternalServerError);
-            }
-
-            Accepted.Enqueue(new Delivery(eventId, request.Headers["X-Reactive-Event-Type"].ToString(), body, request.Headers["X-Reactive-Signature"].ToString()));
-            return Results.Ok();
-        }
     }
 
     /// <summary>Refuses the first tries with 500, then accepts; calls <paramref name="called"/> on each try.</summary>

@@ -6,6 +6,7 @@ using System.Reactive.Threading.Tasks;
 using System.Text.Json;
 using Reactive.Management.Client;
 using Reactive.Management.Crypto;
+using Reactive.Management.Events;
 using Reactive.Management.Hosting;
 using Reactive.Management.Jobs;
 using Reactive.Management.Replicas;
@@ -277,6 +278,94 @@ public sealed class MultiReplicaTests(ITestOutputHelper output) : IAsyncLifetime
         output.WriteLine($"the opt-out set on A reached B's job creation after {started.Elapsed.TotalSeconds:F1} s (B reads a kept peer again after 5 s)");
     }
 
+    [PostgresFact]
+    public async Task Events_of_both_replicas_reach_event_clients_on_each_in_one_order_and_resume_on_either()
+    {
+        await using var a = await StartReplicaAsync("replica-a");
+        await using var b = await StartReplicaAsync("replica-b");
+        // From the log's start (id 0): each client gets every event, whenever its subscription began.
+        await using var onA = await SseClient.ConnectAsync(a.Api, "/api/events", lastEventId: 0);
+        await using var onB = await SseClient.ConnectAsync(b.Api, "/api/events", lastEventId: 0);
+        using var peer = WireGuardKeyPair.Generate();
+        var peerId = await a.RegisterAsync(peer);
+        await using var stream = await b.ConnectAsync(peer);
+        using var answering = stream.Requests.Where(request => !request.IsHeartbeat())
+            .Subscribe(request => stream.Answer(new JobResponse { ID = request.ID, Status = JobStatus.Succeeded }));
+        // The stream's opening, recorded by B, seen on A.
+        var connected = await onA.NextAsync(Patience);
+        Assert.Equal("peer.connected", connected.Type);
+
+        // 20 jobs through each replica's API at once: both replicas record events (created where the job was asked
+        // for, sent and succeeded on B, which holds the stream) into the one log at the same time.
+        await Task.WhenAll(Enumerable.Range(0, 40).Select(i => Task.Run(() => (i % 2 == 0 ? a : b).Api.CreateJobAsync(peerId))));
+        const int Expected = 1 + (40 * 3);
+        List<SseEvent> seenOnA = [connected, .. await ReadAsync(onA, Expected - 1)];
+        var seenOnB = await ReadAsync(onB, Expected);
+
+        // One order, no gaps, the same on both replicas.
+        Assert.Equal(Enumerable.Range(1, Expected).Select(id => (long)id), seenOnA.Select(item => item.Id));
+        Assert.Equal(seenOnA.Select(Describe), seenOnB.Select(Describe));
+        foreach (var job in seenOnA.Skip(1).GroupBy(item => item.Data.GetProperty("job_id").GetString()))
+        {
+            // Created on either replica, sent and answered on B: in the order the changes committed, whoever recorded them
+            // (each change's event is written in the change's own transaction).
+            Assert.Equal(["job.created", "job.sent", "job.succeeded"], job.Select(item => item.Type));
+        }
+
+        // A client that read half on A resumes on B with Last-Event-ID and gets exactly the rest.
+        await using var resumed = await SseClient.ConnectAsync(b.Api, "/api/events", lastEventId: 60);
+        Assert.Equal(seenOnA.Skip(60).Select(Describe), (await ReadAsync(resumed, Expected - 60)).Select(Describe));
+        output.WriteLine($"{Expected} events recorded by two replicas at once: the same {Expected} ids, in one order, on clients of each; resumed on B after id 60; each job's events in the order of its changes");
+
+        static string Describe(SseEvent item) => $"{item.Id} {item.Type} {item.Data.GetRawText()}";
+    }
+
+    [PostgresFact]
+    public async Task A_webhook_set_on_both_replicas_gets_each_event_from_one_and_the_other_takes_over_when_it_stops()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync(LoopbackPorts.Free());
+        var a = await StartReplicaAsync("replica-a", options => options.Webhooks.Add(new WebhookOptions { Url = receiver.Url.ToString(), Secret = "shared-secret-0123456789" }));
+        var b = await StartReplicaAsync("replica-b", options => options.Webhooks.Add(new WebhookOptions { Url = receiver.Url.ToString(), Secret = "shared-secret-0123456789" }));
+        try
+        {
+            using var keys = WireGuardKeyPair.Generate();
+            var peerId = await a.RegisterAsync(keys);
+            // The webhook is new: whichever replica takes its turn first starts it at the log's end; wait for that.
+            await Eventually.TrueAsync(async () => await a.Service<IWebhookStore>().CursorAsync(receiver.Url.ToString()) is not null, "the webhook's first cursor");
+
+            await Task.WhenAll(Enumerable.Range(0, 20).Select(i => Task.Run(() => (i % 2 == 0 ? a : b).Api.CreateJobAsync(peerId))));
+            await Eventually.TrueAsync(() => receiver.Accepted.Count >= 20, "20 events at the receiver", TimeSpan.FromSeconds(20));
+            var (holder, other) = a.Service<WebhookDispatcher>().Delivered > 0 ? (a, b) : (b, a);
+            Assert.Equal(20, holder.Service<WebhookDispatcher>().Delivered);
+            Assert.Equal(0, other.Service<WebhookDispatcher>().Delivered);
+            Assert.Equal(Enumerable.Range(1, 20).Select(id => (long)id), receiver.Requests.Order());
+
+            // The sender stops; events recorded afterwards on the other replica still reach the receiver, from it.
+            await holder.DisposeAsync();
+            await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => other.Api.CreateJobAsync(peerId)));
+            await Eventually.TrueAsync(() => receiver.Accepted.Select(delivery => delivery.EventId).Distinct().Count() >= 30, "30 events at the receiver", TimeSpan.FromSeconds(20));
+            Assert.Equal(Enumerable.Range(1, 30).Select(id => (long)id), receiver.Accepted.Select(delivery => delivery.EventId).Distinct().Order());
+            Assert.Equal(10, other.Service<WebhookDispatcher>().Delivered);
+            output.WriteLine($"webhook on both replicas: 20 events sent by {(holder == a ? "A" : "B")} alone, then 10 by the other once it stopped ({receiver.Requests.Count} requests in all)");
+        }
+        finally
+        {
+            await a.DisposeAsync();
+            await b.DisposeAsync();
+        }
+    }
+
+    private static async Task<List<SseEvent>> ReadAsync(SseClient client, int count)
+    {
+        var seen = new List<SseEvent>();
+        while (seen.Count < count)
+        {
+            seen.Add(await client.NextAsync(Patience));
+        }
+
+        return seen;
+    }
+
     /// <summary>
     /// Records, at every send of a batch's job and inside the send's transaction, how many of the batch's jobs are sent.
     /// The trigger takes the batch's row lock first, so two sends that raced past a missing lock are counted one after
@@ -332,7 +421,7 @@ public sealed class MultiReplicaTests(ITestOutputHelper output) : IAsyncLifetime
 
     private static long Polls(ManagementServer replica) => ((PostgresJobSignals)replica.Service<IJobSignals>()).PollsDone;
 
-    private Task<ManagementServer> StartReplicaAsync(string name) => ManagementServer.StartAsync(options =>
+    private Task<ManagementServer> StartReplicaAsync(string name, Action<ManagementOptions>? configure = null) => ManagementServer.StartAsync(options =>
     {
         options.Store = ManagementOptions.StoreKinds.Postgres;
         options.PostgresConnectionString = _database;
@@ -341,5 +430,6 @@ public sealed class MultiReplicaTests(ITestOutputHelper output) : IAsyncLifetime
         // One server key for every replica: a peer's sealed hello must open on whichever replica it reaches.
         options.ServerKeyPath = Path.Combine(_keyFolder, "management.key");
         options.HeartbeatInterval = TimeSpan.FromSeconds(1);
+        configure?.Invoke(options);
     });
 }

@@ -1,7 +1,9 @@
 using System.Reflection;
+using Reactive.Management.Events;
 using Reactive.Management.Jobs;
 using Reactive.Management.Peers;
 using Reactive.Management.Storage;
+using Reactive.Management.Tests.Events;
 using Reactive.Management.Tests.Jobs;
 using Reactive.Management.Tests.Peers;
 using Reactive.Management.Tests.TestSupport;
@@ -20,6 +22,9 @@ public sealed class PostgresContractTests
 
     [PostgresFact]
     public Task PostgresPeerRegistry_keeps_the_peer_registry_contract() => RunContractAsync<PostgresPeerRegistryCase>();
+
+    [PostgresFact]
+    public Task PostgresEventLog_keeps_the_event_log_contract_with_two_replicas_writing() => RunContractAsync<PostgresEventLogCase>();
 
     private static async Task RunContractAsync<TCase>()
         where TCase : IDisposable
@@ -54,6 +59,23 @@ public sealed class PostgresContractTests
         protected override IJobStore Store => new PostgresJobStore(_database);
 
         protected override void DisposeStore() => _database.Dispose();
+    }
+
+    /// <summary>Two databases objects on one database: two replicas' connections, writing the same log.</summary>
+    internal sealed class PostgresEventLogCase(string connectionString) : EventLogContract
+    {
+        private readonly PostgresDatabase _database = new(connectionString);
+        private readonly PostgresDatabase _otherReplica = new(connectionString);
+
+        private protected override IEventLog Log => new PostgresEventLog(_database, TimeSpan.FromSeconds(10), System.Reactive.Concurrency.Scheduler.Default, _ => { });
+
+        private protected override IEventLog OtherWriter => new PostgresEventLog(_otherReplica, TimeSpan.FromSeconds(10), System.Reactive.Concurrency.Scheduler.Default, _ => { });
+
+        protected override void DisposeLog()
+        {
+            _database.Dispose();
+            _otherReplica.Dispose();
+        }
     }
 
     internal sealed class PostgresPeerRegistryCase : PeerRegistryContract

@@ -86,7 +86,7 @@ internal static partial class Log
     public static partial void BatchFillFailed(ILogger logger, Guid batchId, Exception exception);
 
     // 8xx: events.
-    [LoggerMessage(800, LogLevel.Warning, "Could not record {Count} events in the event log (or prune it); a client resuming from an earlier id will not see them")]
+    [LoggerMessage(800, LogLevel.Warning, "Could not record {Count} events in the event log; a client resuming from an earlier id will not see them")]
     public static partial void EventsNotRecorded(ILogger logger, int count, Exception exception);
 
     [LoggerMessage(801, LogLevel.Information, "Dropped an event client ({RemoteAddress}): {Reason}")]
@@ -97,6 +97,15 @@ internal static partial class Log
 
     [LoggerMessage(803, LogLevel.Error, "Webhook {Url} stopped sending (its store failed); it goes on from its cursor at the next start")]
     public static partial void WebhookStopped(ILogger logger, string url, Exception exception);
+
+    [LoggerMessage(804, LogLevel.Warning, "Could not prune the event log; it tries again at its next pruning")]
+    public static partial void EventsNotPruned(ILogger logger, Exception exception);
+
+    [LoggerMessage(805, LogLevel.Warning, "Could not read the shared event log; it is read again at the next event or look (events are delayed, not lost)")]
+    public static partial void EventsNotFollowed(ILogger logger, Exception exception);
+
+    [LoggerMessage(806, LogLevel.Warning, "The notifications of events from other replicas are interrupted; reconnecting (the periodic look goes on)")]
+    public static partial void EventNotificationsLost(ILogger logger, Exception exception);
 
     // 7xx: storage.
     [LoggerMessage(700, LogLevel.Error, "The {Store} failed during {Method} {Path}: {Error}")]

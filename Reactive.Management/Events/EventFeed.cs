@@ -10,9 +10,13 @@ using Reactive.Management.Peers;
 namespace Reactive.Management.Events;
 
 /// <summary>
-/// The host's events: every job change of the <see cref="JobBoard"/> and every stream that opens or ends is recorded in
-/// the <see cref="IEventLog"/> by one loop (so ids follow the order of recording) and then published, in that order, to
-/// <see cref="Live"/>; <see cref="Since"/> gives a client what it missed and then what comes.
+/// The host's events: every job change of the <see cref="JobBoard"/> and every stream that opens or ends, in the
+/// <see cref="IEventLog"/>, published in id order to <see cref="Live"/>; <see cref="Since"/> gives a client what it
+/// missed and then what comes. With a log in memory the feed records job changes as the board announces them and
+/// publishes as it records. With a database (SQLite, PostgreSQL) the job store writes each job change's event in the
+/// change's own transaction, the feed records the streams' events, and it publishes what it reads back from the log,
+/// woken by the board's changes, its own appends and (PostgreSQL) the other replicas': every replica's events, on
+/// every replica, in the order they committed.
 /// </summary>
 internal sealed class EventFeed : IDisposable
 {
@@ -21,6 +25,9 @@ internal sealed class EventFeed : IDisposable
 
     private const int PageSize = 500;
 
+    /// <summary>How long changes gather before the next read, after a read that found some (following a log only).</summary>
+    private static readonly TimeSpan FollowGather = TimeSpan.FromMilliseconds(10);
+
     private readonly IEventLog _log;
     private readonly ILogger _logger;
     private readonly Channel<ManagementEvent> _recording = Channel.CreateUnbounded<ManagementEvent>(new UnboundedChannelOptions { SingleReader = true });
@@ -28,6 +35,14 @@ internal sealed class EventFeed : IDisposable
     private readonly IDisposable _jobChanges;
     private readonly IDisposable _pruning;
     private readonly Task _recorder;
+
+    // Following a database's log: "look at the log again" as a level the loop takes, set by the board's changes, this
+    // feed's own appends and the log's news of other replicas'.
+    private readonly Channel<bool> _lookAgain = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+    private readonly bool _follows;
+    private readonly IDisposable _othersAppended;
+    private readonly Task _follower;
+    private readonly CancellationTokenSource _stopping = new();
     private long _lastPublished;
 
     public EventFeed(IEventLog log, JobBoard board, IScheduler timers, TimeSpan retention, ILogger<EventFeed> logger)
@@ -35,8 +50,14 @@ internal sealed class EventFeed : IDisposable
         _log = log;
         _logger = logger;
         _lastPublished = log.RangeAsync().AsTask().GetAwaiter().GetResult().Newest;
-        _jobChanges = board.Changes.Subscribe(job => Record(ManagementEvent.From(job)), _ => { });
+        _follows = log.RecordsJobChanges || log.AppendedElsewhere is not null;
+        // Where the store writes job events itself, a change announced by the board is already in the log: look.
+        _jobChanges = log.RecordsJobChanges
+            ? board.Changes.Subscribe(_ => _lookAgain.Writer.TryWrite(true), _ => { })
+            : board.Changes.Subscribe(job => Record(ManagementEvent.From(job)), _ => { });
         _recorder = Task.Run(RecordLoopAsync);
+        _othersAppended = log.AppendedElsewhere?.Subscribe(_ => _lookAgain.Writer.TryWrite(true), _ => { }) ?? System.Reactive.Disposables.Disposable.Empty;
+        _follower = _follows ? Task.Run(FollowLoopAsync) : Task.CompletedTask;
         // Hourly at most, and at least ten times a retention: an event is kept for its retention, and up to a tenth longer.
         var every = TimeSpan.FromTicks(Math.Min(TimeSpan.FromHours(1).Ticks, Math.Max(TimeSpan.FromSeconds(1).Ticks, retention.Ticks / 10)));
         _pruning = timers.SchedulePeriodic(every, () => _ = PruneAsync(timers.Now - retention));
@@ -117,8 +138,14 @@ internal sealed class EventFeed : IDisposable
     {
         _jobChanges.Dispose();
         _pruning.Dispose();
+        _othersAppended.Dispose();
         _recording.Writer.TryComplete();
         _recorder.GetAwaiter().GetResult();
+        // The recorder's last append has asked for a look; the follower takes it (not waiting to gather), then ends.
+        _lookAgain.Writer.TryComplete();
+        _stopping.Cancel();
+        _follower.GetAwaiter().GetResult();
+        _stopping.Dispose();
         _live.OnCompleted();
         _live.Dispose();
     }
@@ -138,10 +165,14 @@ internal sealed class EventFeed : IDisposable
 
             try
             {
-                foreach (var recorded in await _log.AppendAsync(group).ConfigureAwait(false))
+                var recorded = await _log.AppendAsync(group).ConfigureAwait(false);
+                if (_follows)
                 {
-                    Volatile.Write(ref _lastPublished, recorded.Id);
-                    _live.OnNext(recorded);
+                    _lookAgain.Writer.TryWrite(true);
+                }
+                else
+                {
+                    Publish(recorded);
                 }
             }
             catch (Exception exception)
@@ -149,6 +180,48 @@ internal sealed class EventFeed : IDisposable
                 // The jobs are in the store either way; these events are not, and a client resuming will not see them.
                 Log.EventsNotRecorded(_logger, group.Count, exception);
             }
+        }
+    }
+
+    private async Task FollowLoopAsync()
+    {
+        while (await _lookAgain.Reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            // Taken before the log is read: an append after this point asks again, and is read by the next pass.
+            _lookAgain.Reader.TryRead(out _);
+            var published = 0;
+            try
+            {
+                IReadOnlyList<ManagementEvent> page;
+                do
+                {
+                    page = await _log.ReadAfterAsync(Volatile.Read(ref _lastPublished), PageSize).ConfigureAwait(false);
+                    Publish(page);
+                    published += page.Count;
+                }
+                while (page.Count == PageSize);
+            }
+            catch (Exception exception)
+            {
+                Log.EventsNotFollowed(_logger, exception);
+            }
+
+            if (published > 0)
+            {
+                // Busy: let the next changes gather for a moment, so that a read carries many events instead of one
+                // read per job change. A pause for throughput, not a behaviour: on real time, so that a host run on
+                // virtual time still publishes, and off the timer wheel, whose entries are the streams' and jobs'.
+                await Task.Delay(FollowGather, _stopping.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+    }
+
+    private void Publish(IReadOnlyList<ManagementEvent> events)
+    {
+        foreach (var item in events)
+        {
+            Volatile.Write(ref _lastPublished, item.Id);
+            _live.OnNext(item);
         }
     }
 
@@ -160,7 +233,7 @@ internal sealed class EventFeed : IDisposable
         }
         catch (Exception exception)
         {
-            Log.EventsNotRecorded(_logger, 0, exception);
+            Log.EventsNotPruned(_logger, exception);
         }
     }
 }

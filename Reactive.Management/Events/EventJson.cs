@@ -13,7 +13,8 @@ internal static class EventJson
     };
 
     public static string Serialize(ManagementEvent item) =>
-        JsonSerializer.Serialize(new Model(item.Id, item.Type, item.At, item.PeerId, item.JobId?.ToString(), item.BatchId?.ToString(), item.Detail), Options);
-
-    private sealed record Model(long Id, string Type, DateTimeOffset At, string? PeerId, string? JobId, string? BatchId, string? Detail);
+        JsonSerializer.Serialize(new EventBody(item.Id, item.Type, item.At, item.PeerId, item.JobId?.ToString(), item.BatchId?.ToString(), item.Detail), Options);
 }
+
+/// <summary>One event's JSON: the <c>data:</c> line of <c>GET /api/events</c> and a webhook's body.</summary>
+internal sealed record EventBody(long Id, string Type, DateTimeOffset At, string? PeerId, string? JobId, string? BatchId, string? Detail);

@@ -1,8 +1,23 @@
+using System.Reactive;
+
 namespace Reactive.Management.Events;
 
 /// <summary>Where events are kept for the clients that reconnect: in order, each with a new, larger id.</summary>
 internal interface IEventLog
 {
+    /// <summary>
+    /// Null when only this process appends (its events are published as it records them); otherwise ticks whenever
+    /// others may have appended, and the feed follows the log (it publishes what it reads, in id order).
+    /// </summary>
+    IObservable<Unit>? AppendedElsewhere { get; }
+
+    /// <summary>
+    /// True when the job store writes each job change's event into this log in the change's own transaction (a trigger
+    /// on the jobs table: SQLite, PostgreSQL): a crash keeps both or neither, and the log's order is the order the
+    /// changes committed. The feed then records only the streams' events itself and publishes what it reads back.
+    /// </summary>
+    bool RecordsJobChanges { get; }
+
     /// <summary>Records <paramref name="events"/> in order (durably, when the log is) and returns them with their ids.</summary>
     ValueTask<IReadOnlyList<ManagementEvent>> AppendAsync(IReadOnlyList<ManagementEvent> events, CancellationToken cancellationToken = default);
 
@@ -24,6 +39,11 @@ internal sealed class InMemoryEventLog : IEventLog
     private readonly Lock _gate = new();
     private readonly List<ManagementEvent> _events = [];
     private long _newest;
+
+    public IObservable<Unit>? AppendedElsewhere => null;
+
+    /// <summary>False: the feed records job changes here as the board announces them.</summary>
+    public bool RecordsJobChanges => false;
 
     public ValueTask<IReadOnlyList<ManagementEvent>> AppendAsync(IReadOnlyList<ManagementEvent> events, CancellationToken cancellationToken = default)
     {

@@ -7,6 +7,12 @@ namespace Reactive.Management.Events;
 /// </summary>
 internal interface IWebhookStore
 {
+    /// <summary>
+    /// Waits until this process is the one that sends to the webhook at <paramref name="url"/> (with several replicas,
+    /// one at a time); the turn lasts until the returned handle is disposed.
+    /// </summary>
+    ValueTask<IAsyncDisposable> TakeTurnAsync(string url, CancellationToken cancellationToken = default) => ValueTask.FromResult(NoTurn.Instance);
+
     /// <summary>The last event id settled for the webhook at <paramref name="url"/>, or null before its first.</summary>
     ValueTask<long?> CursorAsync(string url, CancellationToken cancellationToken = default);
 
@@ -17,10 +23,18 @@ internal interface IWebhookStore
     ValueTask<IReadOnlyList<WebhookFailure>> FailuresAsync(int limit, CancellationToken cancellationToken = default);
 }
 
+/// <summary>The turn of a store that only this process uses: always its own.</summary>
+internal sealed class NoTurn : IAsyncDisposable
+{
+    public static readonly IAsyncDisposable Instance = new NoTurn();
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}
+
 /// <summary>A delivery given up on after its last try.</summary>
 internal sealed record WebhookFailure(string Url, long EventId, string EventType, int Attempts, string LastError, DateTimeOffset FailedAt);
 
-/// <summary>Webhook state in memory (the memory store's; and, for now, PostgreSQL's).</summary>
+/// <summary>Webhook state in memory (the memory store's).</summary>
 internal sealed class InMemoryWebhookStore : IWebhookStore
 {
     private readonly Lock _gate = new();

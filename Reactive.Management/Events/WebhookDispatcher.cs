@@ -90,6 +90,8 @@ internal sealed class WebhookDispatcher : IAsyncDisposable
         using var live = _feed.Live.Subscribe(_ => recorded.Writer.TryWrite(true), _ => { });
         try
         {
+            // With several replicas, one sends to this webhook at a time; the others wait here for their turn.
+            await using var turn = await _store.TakeTurnAsync(url, stopping).ConfigureAwait(false);
             var cursor = await _store.CursorAsync(url, stopping).ConfigureAwait(false) ?? await StartAtNewestAsync(url, stopping).ConfigureAwait(false);
             var settled = cursor;
             while (!stopping.IsCancellationRequested)

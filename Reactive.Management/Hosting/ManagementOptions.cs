@@ -208,6 +208,15 @@ public sealed class ManagementOptions
     [Range(typeof(TimeSpan), Zero, OneHour, MinimumIsExclusive = true)]
     public TimeSpan PostgresPollInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Whether <paramref name="peer"/> takes remote jobs: its own choice, else <see cref="RemoteJobsAllowedByDefault"/>.</summary>
+    internal bool AllowsRemoteJobs(Peers.Peer peer) => peer.RemoteJobsAllowed ?? RemoteJobsAllowedByDefault;
+
+    /// <summary>
+    /// Whether <c>MapReactiveManagement()</c> serves the operator console at <c>/</c> (and <c>/console/…</c>). Default
+    /// true; false for a host that serves its own page at <c>/</c>.
+    /// </summary>
+    public bool Console { get; set; } = true;
+
     /// <summary>
     /// This replica's name, shown as the <c>replica</c> holding a peer's stream. Default the machine name; give each
     /// replica its own.

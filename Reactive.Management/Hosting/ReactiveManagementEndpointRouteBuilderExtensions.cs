@@ -2,6 +2,8 @@ using Grpc.AspNetCore.Server;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Reactive.Management.Hosting;
 using Reactive.Management.Hosting.Api;
 using Reactive.Management.Hosting.Internal;
 
@@ -13,7 +15,8 @@ public static class ReactiveManagementEndpointRouteBuilderExtensions
     /// <summary>
     /// Maps <c>management.ManagementService</c> (gRPC: <c>Job</c>, <c>GetServerKey</c>, <c>isHealthy</c>), the
     /// HTTP API under <c>/api</c> (<c>/api/peers</c>, <c>/api/peers/{peerId}/jobs</c>; bearer token when the host
-    /// listens beyond loopback) and the health check at <c>/healthz</c> (open, for probes).
+    /// listens beyond loopback), its OpenAPI document at <c>/openapi/v1.json</c>, the operator console at <c>/</c>
+    /// (unless <c>Management:Console</c> is false) and the health check at <c>/healthz</c> (open, for probes).
     /// </summary>
     /// <returns>A builder that applies conventions (authorization, rate limits, …) to every mapped endpoint.</returns>
     /// <exception cref="InvalidOperationException"><c>AddReactiveManagement()</c> was not called.</exception>
@@ -40,7 +43,10 @@ public static class ReactiveManagementEndpointRouteBuilderExtensions
         });
         var api = endpoints.MapGroup("/api").MapManagementApi().MapEventsApi();
         endpoints.MapHealthChecks("/healthz");
-        return new CompositeEndpointConventionBuilder([grpc, api]);
+        // The document of the API (open, like the console's files: neither holds anything secret).
+        endpoints.MapOpenApi();
+        var console = endpoints.ServiceProvider.GetRequiredService<IOptions<ManagementOptions>>().Value.Console ? OperatorConsole.Map(endpoints) : [];
+        return new CompositeEndpointConventionBuilder([grpc, api, .. console]);
     }
 
     private sealed class CompositeEndpointConventionBuilder(IEndpointConventionBuilder[] builders) : IEndpointConventionBuilder

@@ -35,6 +35,7 @@ public static class ReactiveManagementServiceCollectionExtensions
             .Configure<IOptions<ManagementOptions>>((grpc, management) => grpc.MaxReceiveMessageSize = management.Value.MaxMessageSize);
         services.AddMetrics();
         services.AddHealthChecks().AddCheck<ManagementHealthCheck>("reactive_management");
+        ManagementOpenApi.Add(services);
         var optionsBuilder = services.AddOptions<ManagementOptions>().BindConfiguration(ManagementOptions.SectionName).ValidateOnStart();
         if (configure is not null)
         {
@@ -86,19 +87,32 @@ public static class ReactiveManagementServiceCollectionExtensions
             sp.GetRequiredService<ManagementMetrics>(),
             sp.GetRequiredService<IJobSignals>(),
             sp.GetRequiredService<ManagementScheduler>().Timers));
-        // Events: the SQLite file keeps them across restarts; the memory store, and for now PostgreSQL, keep them in memory.
-        services.TryAddSingleton<IEventLog>(sp => StoreKind(sp) == ManagementOptions.StoreKinds.Sqlite
-            ? new SqliteEventLog(sp.GetRequiredService<SqliteDatabase>())
-            : new InMemoryEventLog());
+        // Events: the SQLite file keeps them across restarts, PostgreSQL for every replica; the memory store in memory.
+        services.TryAddSingleton<IEventLog>(sp => StoreKind(sp) switch
+        {
+            ManagementOptions.StoreKinds.Sqlite => new SqliteEventLog(sp.GetRequiredService<SqliteDatabase>()),
+            ManagementOptions.StoreKinds.Postgres => new PostgresEventLog(
+                sp.GetRequiredService<PostgresDatabase>(),
+                Options(sp).PostgresPollInterval,
+                sp.GetRequiredService<ManagementScheduler>().Timers,
+                exception => Log.EventNotificationsLost(sp.GetRequiredService<ILogger<EventFeed>>(), exception)),
+            _ => new InMemoryEventLog(),
+        });
         services.TryAddSingleton(sp => new EventFeed(
             sp.GetRequiredService<IEventLog>(),
             sp.GetRequiredService<JobBoard>(),
             sp.GetRequiredService<ManagementScheduler>().Timers,
             Options(sp).EventRetention,
             sp.GetRequiredService<ILogger<EventFeed>>()));
-        services.TryAddSingleton<IWebhookStore>(sp => StoreKind(sp) == ManagementOptions.StoreKinds.Sqlite
-            ? new SqliteWebhookStore(sp.GetRequiredService<SqliteDatabase>())
-            : new InMemoryWebhookStore());
+        services.TryAddSingleton<IWebhookStore>(sp => StoreKind(sp) switch
+        {
+            ManagementOptions.StoreKinds.Sqlite => new SqliteWebhookStore(sp.GetRequiredService<SqliteDatabase>()),
+            ManagementOptions.StoreKinds.Postgres => new PostgresWebhookStore(
+                sp.GetRequiredService<PostgresDatabase>(),
+                Options(sp).PostgresPollInterval,
+                sp.GetRequiredService<ManagementScheduler>().Timers),
+            _ => new InMemoryWebhookStore(),
+        });
         services.TryAddSingleton(sp => new WebhookDispatcher(
             [.. Options(sp).Webhooks.Select(hook => new WebhookTarget(
                 new Uri(hook.Url),

@@ -88,44 +88,18 @@ internal sealed class PostgresJobSignals : IJobSignals, IHostedService, IDisposa
         _stopping.Dispose();
     }
 
-    private async Task ListenAsync(CancellationToken stopping)
-    {
-        while (!stopping.IsCancellationRequested)
+    private Task ListenAsync(CancellationToken stopping) => _database.ListenAsync(
+        PostgresDatabase.JobsChannel,
+        payload =>
         {
-            try
+            if (WireGuardPublicKey.TryParse(payload, out var peer))
             {
-                await using var connection = new NpgsqlConnection(_database.ConnectionString);
-                await connection.OpenAsync(stopping).ConfigureAwait(false);
-                connection.Notification += (_, notification) =>
-                {
-                    if (WireGuardPublicKey.TryParse(notification.Payload, out var peer))
-                    {
-                        _peersWithWork.OnNext(peer);
-                    }
-                };
-                await using (var listen = new NpgsqlCommand($"LISTEN {PostgresDatabase.JobsChannel}", connection))
-                {
-                    await listen.ExecuteNonQueryAsync(stopping).ConfigureAwait(false);
-                }
-
-                // Hints sent while no connection listened are lost: look at the store once now.
-                await PollAsync(stopping).ConfigureAwait(false);
-                while (true)
-                {
-                    await connection.WaitAsync(stopping).ConfigureAwait(false);
-                }
+                _peersWithWork.OnNext(peer);
             }
-            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception exception) when (exception is NpgsqlException or IOException or TimeoutException)
-            {
-                Log.JobSignalsLost(_logger, exception);
-                await Task.Delay(TimeSpan.FromSeconds(1), stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
-        }
-    }
+        },
+        PollAsync,
+        exception => Log.JobSignalsLost(_logger, exception),
+        stopping);
 
     private async Task PollAsync(CancellationToken cancellationToken)
     {

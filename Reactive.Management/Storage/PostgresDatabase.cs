@@ -12,6 +12,17 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
     /// <summary>The channel replicas <c>NOTIFY</c> and <c>LISTEN</c> on when a peer has new work.</summary>
     public const string JobsChannel = "reactive_management_jobs";
 
+    /// <summary>The channel a replica <c>NOTIFY</c>s when it has appended events to the shared event log.</summary>
+    public const string EventsChannel = "reactive_management_events";
+
+    /// <summary>
+    /// Takes the event lock (a transaction-scoped advisory lock: in memory, let go at commit once the commit is visible),
+    /// first in every transaction that may change jobs or append events. Event ids are taken under it, so transactions
+    /// commit in the order of their ids. A job change's trigger takes it too; taken first, before any job row, no two
+    /// transactions can each hold what the other waits for.
+    /// </summary>
+    public const string LockEventIds = "SELECT pg_advisory_xact_lock(727275)";
+
     /// <summary>The most statements one batch holds; more wait for the next batch.</summary>
     public const int MaxWritesPerBatch = 256;
 
@@ -96,6 +107,7 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
                 await using var connection = await DataSource.OpenConnectionAsync().ConfigureAwait(false);
                 // A batch without a transaction of its own runs in one implicit transaction: all its statements or none.
                 await using var batch = new NpgsqlBatch(connection);
+                batch.BatchCommands.Add(new NpgsqlBatchCommand(LockEventIds));
                 foreach (var pending in group)
                 {
                     var command = new NpgsqlBatchCommand(pending.Sql);
@@ -109,7 +121,7 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
                     Interlocked.Increment(ref _batches);
                     for (var i = 0; i < group.Count; i++)
                     {
-                        group[i].Completion.TrySetResult(batch.BatchCommands[i].RecordsAffected);
+                        group[i].Completion.TrySetResult(batch.BatchCommands[i + 1].RecordsAffected);
                     }
                 }
                 catch (PostgresException) when (group.Count > 1)
@@ -136,9 +148,12 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
     {
         try
         {
-            await using var command = new NpgsqlCommand(pending.Sql, connection);
+            await using var alone = new NpgsqlBatch(connection) { BatchCommands = { new NpgsqlBatchCommand(LockEventIds) } };
+            var command = new NpgsqlBatchCommand(pending.Sql);
             pending.Bind(command.Parameters);
-            pending.Completion.TrySetResult(await command.ExecuteNonQueryAsync().ConfigureAwait(false));
+            alone.BatchCommands.Add(command);
+            await alone.ExecuteNonQueryAsync().ConfigureAwait(false);
+            pending.Completion.TrySetResult(command.RecordsAffected);
         }
         catch (PostgresException exception)
         {
@@ -165,6 +180,51 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
         return DataSource.CreateCommand(sql);
     }
 
+    /// <summary>
+    /// Listens on <paramref name="channel"/> until <paramref name="stopping"/>: each notification's payload goes to
+    /// <paramref name="notified"/>; after every (re)connect <paramref name="listening"/> runs, since notifications sent
+    /// while no connection listened are lost (the caller looks at the state they stand for); a lost connection is told
+    /// to <paramref name="lost"/> and tried again a second later.
+    /// </summary>
+    public async Task ListenAsync(string channel, Action<string> notified, Func<CancellationToken, Task> listening, Action<Exception> lost, CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = new NpgsqlConnection(ConnectionString);
+                await connection.OpenAsync(stopping).ConfigureAwait(false);
+                connection.Notification += (_, notification) => notified(notification.Payload);
+                await using (var listen = new NpgsqlCommand($"LISTEN {channel}", connection))
+                {
+                    await listen.ExecuteNonQueryAsync(stopping).ConfigureAwait(false);
+                }
+
+                await listening(stopping).ConfigureAwait(false);
+                while (true)
+                {
+                    await connection.WaitAsync(stopping).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception exception) when (exception is NpgsqlException or IOException or TimeoutException)
+            {
+                lost(exception);
+                await Task.Delay(TimeSpan.FromSeconds(1), stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+        }
+    }
+
+    /// <summary>Runs <see cref="LockEventIds"/> in <paramref name="transaction"/> (first, before it changes any job).</summary>
+    public static async Task LockEventIdsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(LockEventIds, connection, transaction);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Waits for the schema, before a connection is opened directly (for a transaction).</summary>
     public Task EnsureSchemaAsync(CancellationToken cancellationToken = default) => _schema.Value.WaitAsync(cancellationToken);
 
@@ -183,10 +243,12 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
     {
         await using var connection = await DataSource.OpenConnectionAsync().ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        // Several replicas may start at once: the advisory lock makes the CREATEs one at a time.
+        // Several replicas may start at once: the advisory lock makes the CREATEs one at a time. The statements run as one
+        // implicit transaction, so the lock is the transaction's, let go at its commit: a session lock let go by a last
+        // statement would let the next replica in before these tables are visible to it (a duplicate-type error).
         command.CommandText =
             """
-            SELECT pg_advisory_lock(727274);
+            SELECT pg_advisory_xact_lock(727274);
             CREATE TABLE IF NOT EXISTS peers (
                 id          text   NOT NULL PRIMARY KEY,
                 wg_pub_key  text   NOT NULL UNIQUE,
@@ -231,7 +293,57 @@ internal sealed class PostgresDatabase : IAsyncDisposable, IDisposable
                 since     bigint NOT NULL,
                 renewed   bigint NOT NULL
             );
-            SELECT pg_advisory_unlock(727274);
+            CREATE TABLE IF NOT EXISTS events (
+                id        bigint NOT NULL PRIMARY KEY,
+                type      text   NOT NULL,
+                at        bigint NOT NULL,
+                peer_id   text   NULL,
+                job_id    uuid   NULL,
+                batch_id  uuid   NULL,
+                detail    text   NULL
+            );
+            CREATE INDEX IF NOT EXISTS events_by_at ON events (at);
+            -- Event ids, taken only inside the event lock (LockEventIds): transactions that take ids commit one at a
+            -- time in the order they took them, so a reader that has seen id n will never see a smaller id appear.
+            CREATE SEQUENCE IF NOT EXISTS event_id_sequence;
+            -- A job change's event, in the change's own statement (so its own transaction): a crash keeps both or
+            -- neither, and a job created on A and sent by B has its events in that order. A row trigger (no transition
+            -- table to build per statement), then one notice per statement (PostgreSQL sends one per transaction). The
+            -- lock is taken again here (it is re-entrant) so that a write that skipped it still orders its ids; taking
+            -- it first is what keeps two transactions from deadlocking.
+            CREATE OR REPLACE FUNCTION record_job_event() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM pg_advisory_xact_lock(727275);
+                INSERT INTO events (id, type, at, peer_id, job_id, batch_id, detail)
+                VALUES (nextval('event_id_sequence'),
+                        CASE NEW.status WHEN 'pending' THEN 'job.created' ELSE 'job.' || NEW.status END,
+                        COALESCE(NEW.completed_at, NEW.sent_at, NEW.created_at), NEW.peer_id, NEW.id, NEW.batch_id, NEW.failed_reason);
+                RETURN NULL;
+            END $$;
+            CREATE OR REPLACE FUNCTION notify_job_events() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                PERFORM pg_notify('reactive_management_events', '');
+                RETURN NULL;
+            END $$;
+            DROP TRIGGER IF EXISTS jobs_record_created ON jobs;
+            DROP TRIGGER IF EXISTS jobs_record_changed ON jobs;
+            CREATE OR REPLACE TRIGGER jobs_record_event AFTER INSERT OR UPDATE OF status ON jobs
+                FOR EACH ROW EXECUTE FUNCTION record_job_event();
+            CREATE OR REPLACE TRIGGER jobs_notify_events AFTER INSERT OR UPDATE OF status ON jobs
+                FOR EACH STATEMENT EXECUTE FUNCTION notify_job_events();
+            CREATE TABLE IF NOT EXISTS webhook_cursors (
+                url            text   NOT NULL PRIMARY KEY,
+                last_event_id  bigint NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS webhook_failures (
+                id          bigserial NOT NULL PRIMARY KEY,
+                url         text      NOT NULL,
+                event_id    bigint    NOT NULL,
+                event_type  text      NOT NULL,
+                attempts    integer   NOT NULL,
+                last_error  text      NOT NULL,
+                failed_at   bigint    NOT NULL
+            );
             """;
         await command.ExecuteNonQueryAsync().ConfigureAwait(false);
     }

@@ -36,12 +36,18 @@ internal sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
     {
         ArgumentNullException.ThrowIfNull(job);
         ArgumentNullException.ThrowIfNull(job.IdempotencyKey);
-        await using (var insert = await database.CommandAsync(
-            $"INSERT INTO jobs ({Columns}) VALUES ({Values}) ON CONFLICT (peer_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
-            cancellationToken).ConfigureAwait(false))
+        await database.EnsureSchemaAsync(cancellationToken).ConfigureAwait(false);
+        await using (var connection = await database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false))
+        await using (var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false))
         {
+            await PostgresDatabase.LockEventIdsAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
+            await using var insert = new NpgsqlCommand(
+                $"INSERT INTO jobs ({Columns}) VALUES ({Values}) ON CONFLICT (peer_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
+                connection,
+                transaction);
             Bind(insert, job);
             await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
 
         // Rows are never deleted: whichever insert won, its row is there to read.
@@ -143,6 +149,7 @@ internal sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
         await database.EnsureSchemaAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await PostgresDatabase.LockEventIdsAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
         await using (var lockBatch = new NpgsqlCommand("SELECT max_in_flight, cancelled_at FROM batches WHERE id = @batch_id FOR UPDATE", connection, transaction))
         {
             lockBatch.Parameters.AddWithValue("batch_id", batchId);
@@ -181,6 +188,7 @@ internal sealed class PostgresJobStore(PostgresDatabase database) : IJobStore
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            await PostgresDatabase.LockEventIdsAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
             await using (var insertBatch = new NpgsqlCommand(
                 $"INSERT INTO batches ({StoredRows.BatchColumns}) VALUES (@id, @created_at, @job_count, @max_in_flight, NULL)", connection, transaction))
             {

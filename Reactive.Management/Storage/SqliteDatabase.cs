@@ -440,6 +440,18 @@ internal sealed class SqliteDatabase : IDisposable, IAsyncDisposable
                 detail   TEXT    NULL
             );
             CREATE INDEX IF NOT EXISTS events_by_at ON events (at);
+            -- A job's change and its event in one statement, so in one transaction: a crash keeps both or neither, and
+            -- events are in the order the changes committed. (The same event as ManagementEvent.From(job).)
+            CREATE TRIGGER IF NOT EXISTS jobs_record_created AFTER INSERT ON jobs BEGIN
+                INSERT INTO events (type, at, peer_id, job_id, batch_id, detail)
+                VALUES (CASE NEW.status WHEN 'pending' THEN 'job.created' ELSE 'job.' || NEW.status END,
+                        COALESCE(NEW.completed_at, NEW.sent_at, NEW.created_at), NEW.peer_id, NEW.id, NEW.batch_id, NEW.failed_reason);
+            END;
+            CREATE TRIGGER IF NOT EXISTS jobs_record_changed AFTER UPDATE OF status ON jobs BEGIN
+                INSERT INTO events (type, at, peer_id, job_id, batch_id, detail)
+                VALUES (CASE NEW.status WHEN 'pending' THEN 'job.created' ELSE 'job.' || NEW.status END,
+                        COALESCE(NEW.completed_at, NEW.sent_at, NEW.created_at), NEW.peer_id, NEW.id, NEW.batch_id, NEW.failed_reason);
+            END;
             CREATE TABLE IF NOT EXISTS webhook_cursors (
                 url           TEXT    NOT NULL PRIMARY KEY,
                 last_event_id INTEGER NOT NULL

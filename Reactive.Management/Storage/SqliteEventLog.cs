@@ -9,6 +9,12 @@ internal sealed class SqliteEventLog(SqliteDatabase database) : IEventLog
 {
     private const string Columns = "id, type, at, peer_id, job_id, batch_id, detail";
 
+    /// <summary>Only this host writes its file.</summary>
+    public IObservable<System.Reactive.Unit>? AppendedElsewhere => null;
+
+    /// <summary>True: the jobs table's triggers write each change's event (SqliteDatabase's schema).</summary>
+    public bool RecordsJobChanges => true;
+
     public async ValueTask<IReadOnlyList<ManagementEvent>> AppendAsync(IReadOnlyList<ManagementEvent> events, CancellationToken cancellationToken = default)
     {
         return await database.WriteAsync<IReadOnlyList<ManagementEvent>>(
@@ -41,7 +47,7 @@ internal sealed class SqliteEventLog(SqliteDatabase database) : IEventLog
         command.CommandText = $"SELECT {Columns} FROM events WHERE id > $after ORDER BY id LIMIT $limit";
         command.Parameters.AddWithValue("$after", afterId);
         command.Parameters.AddWithValue("$limit", limit);
-        return await StoredRows.ReadAllAsync(command, Read, cancellationToken).ConfigureAwait(false);
+        return await StoredRows.ReadAllAsync(command, StoredRows.ReadEvent, cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask<(long? Oldest, long Newest)> RangeAsync(CancellationToken cancellationToken = default)
@@ -64,13 +70,4 @@ internal sealed class SqliteEventLog(SqliteDatabase database) : IEventLog
                 return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             },
             cancellationToken).ConfigureAwait(false);
-
-    private static ManagementEvent Read(System.Data.Common.DbDataReader reader) => new(
-        reader.GetInt64(0),
-        reader.GetString(1),
-        FromTicks(reader.GetInt64(2)),
-        reader.IsDBNull(3) ? null : reader.GetString(3),
-        reader.IsDBNull(4) ? null : Guid.Parse(reader.GetString(4)),
-        reader.IsDBNull(5) ? null : Guid.Parse(reader.GetString(5)),
-        reader.IsDBNull(6) ? null : reader.GetString(6));
 }

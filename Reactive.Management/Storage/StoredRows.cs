@@ -55,6 +55,16 @@ internal static class StoredRows
         new(reader.GetString(0), WireGuardPublicKey.Parse(reader.GetString(1)), reader.GetString(2), FromTicks(reader.GetInt64(3)),
             reader.IsDBNull(4) ? null : Convert.ToBoolean(reader.GetValue(4), System.Globalization.CultureInfo.InvariantCulture));
 
+    /// <summary>An event, from the columns <c>id, type, at, peer_id, job_id, batch_id, detail</c> (ids as TEXT in SQLite, uuid in PostgreSQL).</summary>
+    public static Events.ManagementEvent ReadEvent(DbDataReader reader) => new(
+        reader.GetInt64(0),
+        reader.GetString(1),
+        FromTicks(reader.GetInt64(2)),
+        reader.IsDBNull(3) ? null : reader.GetString(3),
+        reader.IsDBNull(4) ? null : reader.GetGuid(4),
+        reader.IsDBNull(5) ? null : reader.GetGuid(5),
+        reader.IsDBNull(6) ? null : reader.GetString(6));
+
     /// <summary>Reads every row of <paramref name="command"/> with <paramref name="read"/>.</summary>
     public static async Task<List<T>> ReadAllAsync<T>(DbCommand command, Func<DbDataReader, T> read, CancellationToken cancellationToken)
     {

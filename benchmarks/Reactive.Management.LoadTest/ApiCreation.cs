@@ -14,18 +14,26 @@ namespace Reactive.Management.LoadTest;
 /// </summary>
 internal static class ApiCreation
 {
-    public static async Task<int> RunAsync(Uri apiAddress, int clients, int peers, TimeSpan duration, int? serverPid)
+    /// <summary>Registers <paramref name="count"/> new peers (fresh keys, not connected) through the API; their ids.</summary>
+    public static async Task<List<string>> RegisterPeersAsync(HttpClient admin, int count, string namePrefix)
     {
-        using var admin = new HttpClient { BaseAddress = apiAddress };
-        var peerIds = new List<string>(peers);
-        for (var i = 0; i < peers; i++)
+        var peerIds = new List<string>(count);
+        for (var i = 0; i < count; i++)
         {
             using var key = WireGuardKeyPair.Generate();
-            using var registered = await admin.PostAsJsonAsync("/api/peers", new { wg_pub_key = key.PublicKey.ToString(), name = $"create-{i}" });
+            using var registered = await admin.PostAsJsonAsync("/api/peers", new { wg_pub_key = key.PublicKey.ToString(), name = $"{namePrefix}-{i}" });
             registered.EnsureSuccessStatusCode();
             using var body = JsonDocument.Parse(await registered.Content.ReadAsStringAsync());
             peerIds.Add(body.RootElement.GetProperty("id").GetString()!);
         }
+
+        return peerIds;
+    }
+
+    public static async Task<int> RunAsync(Uri apiAddress, int clients, int peers, TimeSpan duration, int? serverPid)
+    {
+        using var admin = new HttpClient { BaseAddress = apiAddress };
+        var peerIds = await RegisterPeersAsync(admin, peers, "create");
 
         var server = serverPid is { } pid ? new ServerProcess(pid, admin) : null;
         // One connection per client, kept alive: MaxConnectionsPerServer 1 and a handler of its own.

@@ -20,14 +20,7 @@ internal static class EventsRun
     public static async Task<int> RunAsync(Uri apiAddress, int sseClients, int creators, TimeSpan duration, int? webhookPort)
     {
         using var admin = new HttpClient { BaseAddress = apiAddress };
-        var peerIds = new List<string>();
-        for (var i = 0; i < 100; i++)
-        {
-            using var key = WireGuardKeyPair.Generate();
-            using var registered = await admin.PostAsJsonAsync("/api/peers", new { wg_pub_key = key.PublicKey.ToString(), name = $"events-{i}" });
-            using var body = JsonDocument.Parse(await registered.Content.ReadAsStringAsync());
-            peerIds.Add(body.RootElement.GetProperty("id").GetString()!);
-        }
+        var peerIds = await ApiCreation.RegisterPeersAsync(admin, 100, "events");
 
         long webhookDeliveries = 0;
         WebApplication? receiver = null;

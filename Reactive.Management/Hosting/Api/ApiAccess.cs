@@ -161,3 +161,12 @@ internal sealed record ApiCaller(string Name, IReadOnlySet<string> Scopes);
 
 /// <summary>The scope a route needs (endpoint metadata, read by the API's access filter).</summary>
 internal sealed record RequiredScope(string Scope);
+
+/// <summary>
+/// The JSON body a route reads (by hand, to answer bad bodies with problem details), for the OpenAPI document. Not
+/// <c>Accepts</c> metadata: that would make routing refuse other content types before the route can explain.
+/// </summary>
+internal sealed record JsonRequestBody(Type Type);
+
+/// <summary>A query parameter or header a route reads by hand, for the OpenAPI document.</summary>
+internal sealed record ApiParameter(string Name, string Description, bool InHeader = false);

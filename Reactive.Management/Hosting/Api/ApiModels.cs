@@ -39,10 +39,10 @@ internal sealed record PeerResponse(
     int? StreamsOpened = null,
     StreamEndModel? LastStreamEnd = null)
 {
-    public static async Task<PeerResponse> FromAsync(Peer peer, Replicas.IStreamOwnership ownership, Internal.StreamHealth health, bool remoteJobsAllowedByDefault, CancellationToken cancellationToken)
+    public static async Task<PeerResponse> FromAsync(Peer peer, Replicas.IStreamOwnership ownership, Internal.StreamHealth health, ManagementOptions options, CancellationToken cancellationToken)
     {
         var replica = await ownership.OwnerAsync(peer.Key, cancellationToken).ConfigureAwait(false);
-        var response = new PeerResponse(peer.Id, peer.Key.ToString(), peer.Name, replica is not null, replica, peer.CreatedAt, peer.RemoteJobsAllowed ?? remoteJobsAllowedByDefault);
+        var response = new PeerResponse(peer.Id, peer.Key.ToString(), peer.Name, replica is not null, replica, peer.CreatedAt, options.AllowsRemoteJobs(peer));
         if (health.Find(peer.Id) is not { } streams)
         {
             return response;
@@ -143,3 +143,9 @@ internal sealed record BatchResponse(
         page.Next?.ToString(),
         cancelled);
 }
+
+/// <summary>This host's counters for <c>GET /api/stats</c>.</summary>
+internal sealed record StatsResponse(string? Replica, int ConnectedPeers, long HeartbeatsSent, DateTimeOffset At);
+
+/// <summary>A webhook delivery given up on, for <c>GET /api/webhooks/deliveries</c>.</summary>
+internal sealed record WebhookDeliveryModel(string Url, long EventId, string EventType, string Status, int Attempts, string LastError, DateTimeOffset FailedAt);

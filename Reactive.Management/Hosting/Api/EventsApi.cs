@@ -27,8 +27,20 @@ internal static class EventsApi
 
     public static RouteGroupBuilder MapEventsApi(this RouteGroupBuilder api)
     {
-        api.MapGet("/events", StreamEventsAsync).WithMetadata(new RequiredScope(Hosting.ApiScopes.EventsRead));
-        api.MapGet("/webhooks/deliveries", ListWebhookDeliveriesAsync).WithMetadata(new RequiredScope(Hosting.ApiScopes.EventsRead));
+        api.MapGet("/events", StreamEventsAsync).WithMetadata(new RequiredScope(Hosting.ApiScopes.EventsRead))
+            .WithTags("Events").WithSummary("Server-Sent Events: job and peer events as they happen; resume with Last-Event-ID (410 when pruned)")
+            .WithMetadata(
+                new ApiParameter("peer_id", "only this peer's events"),
+                new ApiParameter("batch_id", "only this batch's jobs' events"),
+                new ApiParameter("types", "comma-separated event types, e.g. job.failed,peer.disconnected"),
+                new ApiParameter("last_event_id", "resume after this id (as the Last-Event-ID header)"),
+                new ApiParameter("Last-Event-ID", "resume after this id: every event after it, then live", InHeader: true))
+            .Produces<EventBody>(StatusCodes.Status200OK, "text/event-stream")
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status410Gone);
+        api.MapGet("/webhooks/deliveries", ListWebhookDeliveriesAsync).WithMetadata(new RequiredScope(Hosting.ApiScopes.EventsRead))
+            .WithTags("Events").WithSummary("Webhook deliveries given up on after their last try")
+            .WithMetadata(new ApiParameter("status", "failed (required: the only kind kept)"))
+            .Produces<WebhookDeliveryModel[]>().ProducesProblem(StatusCodes.Status400BadRequest);
         return api;
     }
 
@@ -42,7 +54,7 @@ internal static class EventsApi
 
         var failures = await store.FailuresAsync(500, cancellationToken);
         return Results.Json(
-            failures.Select(failure => new { url = failure.Url, event_id = failure.EventId, event_type = failure.EventType, status = "failed", attempts = failure.Attempts, last_error = failure.LastError, failed_at = failure.FailedAt }),
+            failures.Select(failure => new WebhookDeliveryModel(failure.Url, failure.EventId, failure.EventType, "failed", failure.Attempts, failure.LastError, failure.FailedAt)),
             ApiJson.Options);
     }
 

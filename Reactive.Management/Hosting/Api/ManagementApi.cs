@@ -42,21 +42,58 @@ internal static partial class ManagementApi
     {
         api.AddEndpointFilter(RequireAccessAsync);
         api.AddEndpointFilter(AnswerStoreFailuresAsync);
-        var peers = api.MapGroup("/peers");
-        peers.MapPost("/", CreatePeerAsync).WithMetadata(new RequiredScope(ApiScopes.PeersWrite));
-        peers.MapGet("/", ListPeersAsync).WithMetadata(new RequiredScope(ApiScopes.PeersRead));
-        peers.MapGet("/{peerId}", GetPeerAsync).WithMetadata(new RequiredScope(ApiScopes.PeersRead));
-        peers.MapPatch("/{peerId}", PatchPeerAsync).WithMetadata(new RequiredScope(ApiScopes.PeersWrite));
-        peers.MapPost("/{peerId}/jobs", CreateJobAsync).WithMetadata(new RequiredScope(ApiScopes.JobsWrite));
-        peers.MapGet("/{peerId}/jobs", ListJobsAsync).WithMetadata(new RequiredScope(ApiScopes.JobsRead));
-        peers.MapGet("/{peerId}/jobs/{jobId}", GetJobAsync).WithMetadata(new RequiredScope(ApiScopes.JobsRead));
-        peers.MapDelete("/{peerId}/jobs/{jobId}", CancelJobAsync).WithMetadata(new RequiredScope(ApiScopes.JobsWrite));
-        var jobs = api.MapGroup("/jobs");
-        jobs.MapPost("/", CreateBatchAsync).WithMetadata(new RequiredScope(ApiScopes.JobsWrite));
-        jobs.MapGet("/", QueryJobsAsync).WithMetadata(new RequiredScope(ApiScopes.JobsRead));
-        var batches = api.MapGroup("/batches");
-        batches.MapGet("/{batchId}", GetBatchAsync).WithMetadata(new RequiredScope(ApiScopes.JobsRead));
-        batches.MapDelete("/{batchId}", CancelBatchAsync).WithMetadata(new RequiredScope(ApiScopes.JobsWrite));
+        // Every route can answer 401 and 403 (access) and 503 (store): said once here for the OpenAPI document.
+        api.ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status403Forbidden).ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        var peers = api.MapGroup("/peers").WithTags("Peers");
+        peers.MapPost("/", CreatePeerAsync).WithMetadata(new RequiredScope(ApiScopes.PeersWrite))
+            .WithSummary("Registers a peer by its WireGuard key (200 when it was registered already)")
+            .WithMetadata(new JsonRequestBody(typeof(CreatePeerRequest))).Produces<PeerResponse>(StatusCodes.Status201Created).Produces<PeerResponse>().ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status413PayloadTooLarge).ProducesProblem(StatusCodes.Status415UnsupportedMediaType);
+        peers.MapGet("/", ListPeersAsync).WithMetadata(new RequiredScope(ApiScopes.PeersRead))
+            .WithSummary("Lists the peers, with their stream health").Produces<PeerResponse[]>();
+        peers.MapGet("/{peerId}", GetPeerAsync).WithMetadata(new RequiredScope(ApiScopes.PeersRead))
+            .WithSummary("One peer, with its stream health").Produces<PeerResponse>().ProducesProblem(StatusCodes.Status404NotFound);
+        peers.MapPatch("/{peerId}", PatchPeerAsync).WithMetadata(new RequiredScope(ApiScopes.PeersWrite))
+            .WithSummary("Sets whether the peer allows remote jobs (null: the server's default)")
+            .WithMetadata(new JsonRequestBody(typeof(PatchPeerRequest))).Produces<PeerResponse>().ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
+        peers.MapPost("/{peerId}/jobs", CreateJobAsync).WithMetadata(new RequiredScope(ApiScopes.JobsWrite))
+            .WithTags("Jobs").WithSummary("Asks the peer for a debug bundle (403 when the peer has not allowed remote jobs)")
+            .WithMetadata(new ApiParameter(IdempotencyKeyHeader, "1 to 255 visible ASCII characters: the same key with the same workload gives the same job (200, Idempotent-Replayed: true), with another workload 422.", InHeader: true))
+            .WithMetadata(new JsonRequestBody(typeof(CreateJobRequest))).Produces<JobResponseModel>(StatusCodes.Status201Created).Produces<JobResponseModel>()
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType).ProducesProblem(StatusCodes.Status422UnprocessableEntity).ProducesProblem(StatusCodes.Status429TooManyRequests);
+        peers.MapGet("/{peerId}/jobs", ListJobsAsync).WithMetadata(new RequiredScope(ApiScopes.JobsRead))
+            .WithTags("Jobs").WithSummary("The peer's jobs, newest first (X-Total-Count: all of them)")
+            .WithMetadata(new ApiParameter("limit", $"1 to {MaxPageSize}, default {DefaultPageSize}"), new ApiParameter("offset", "0 or more, default 0"))
+            .Produces<JobResponseModel[]>().ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
+        peers.MapGet("/{peerId}/jobs/{jobId}", GetJobAsync).WithMetadata(new RequiredScope(ApiScopes.JobsRead))
+            .WithTags("Jobs").WithSummary("One job of the peer").Produces<JobResponseModel>().ProducesProblem(StatusCodes.Status404NotFound);
+        peers.MapDelete("/{peerId}/jobs/{jobId}", CancelJobAsync).WithMetadata(new RequiredScope(ApiScopes.JobsWrite))
+            .WithTags("Jobs").WithSummary("Cancels an unfinished job (409 when it has finished)").Produces<JobResponseModel>().ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict);
+        var jobs = api.MapGroup("/jobs").WithTags("Jobs");
+        jobs.MapPost("/", CreateBatchAsync).WithMetadata(new RequiredScope(ApiScopes.JobsWrite))
+            .WithSummary("Fans one workload out to many peers (peer_ids or all_peers), at most max_in_flight sent at once")
+            .WithMetadata(new JsonRequestBody(typeof(CreateBatchRequest))).Produces<BatchCreatedResponse>(StatusCodes.Status201Created)
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType).ProducesProblem(StatusCodes.Status429TooManyRequests);
+        jobs.MapGet("/", QueryJobsAsync).WithMetadata(new RequiredScope(ApiScopes.JobsRead))
+            .WithSummary("Every job, newest first, filtered, paged by cursor")
+            .WithMetadata(
+                new ApiParameter("status", "pending, sent, succeeded, failed, timed_out or cancelled"),
+                new ApiParameter("peer_id", "only this peer's jobs"),
+                new ApiParameter("batch_id", "only this batch's jobs"),
+                new ApiParameter("created_after", "an ISO 8601 time: only jobs created after it"),
+                new ApiParameter("limit", $"1 to {JobQuery.MaxLimit}, default {JobQuery.DefaultLimit}"),
+                new ApiParameter("cursor", "the next_cursor of the page before, unchanged"))
+            .Produces<JobPageResponse>().ProducesProblem(StatusCodes.Status400BadRequest);
+        var batches = api.MapGroup("/batches").WithTags("Jobs");
+        batches.MapGet("/{batchId}", GetBatchAsync).WithMetadata(new RequiredScope(ApiScopes.JobsRead))
+            .WithSummary("A batch: its counts per state and a page of its jobs")
+            .WithMetadata(new ApiParameter("limit", $"1 to {JobQuery.MaxLimit}, default {JobQuery.DefaultLimit}"), new ApiParameter("cursor", "the next_cursor of the page before, unchanged"))
+            .Produces<BatchResponse>().ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
+        batches.MapDelete("/{batchId}", CancelBatchAsync).WithMetadata(new RequiredScope(ApiScopes.JobsWrite))
+            .WithSummary("Cancels a batch and every unfinished job of it").Produces<BatchResponse>().ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status404NotFound);
+        api.MapGet("/stats", GetStats).WithMetadata(new RequiredScope(ApiScopes.PeersRead))
+            .WithTags("Peers").WithSummary("This host's counters: streams held, heartbeats written (the console's charts)").Produces<StatsResponse>();
         return api;
     }
 
@@ -134,7 +171,7 @@ internal static partial class ManagementApi
         }
 
         var (peer, created) = await registry.RegisterAsync(key, name, cancellationToken);
-        var response = await PeerResponse.FromAsync(peer, ownership, health, options.Value.RemoteJobsAllowedByDefault, cancellationToken);
+        var response = await PeerResponse.FromAsync(peer, ownership, health, options.Value, cancellationToken);
         return created
             ? Results.Json(response, ApiJson.Options, statusCode: StatusCodes.Status201Created)
             : Results.Json(response, ApiJson.Options);
@@ -146,16 +183,19 @@ internal static partial class ManagementApi
         var responses = new List<PeerResponse>(peers.Count);
         foreach (var peer in peers)
         {
-            responses.Add(await PeerResponse.FromAsync(peer, ownership, health, options.Value.RemoteJobsAllowedByDefault, cancellationToken));
+            responses.Add(await PeerResponse.FromAsync(peer, ownership, health, options.Value, cancellationToken));
         }
 
         return Results.Json(responses, ApiJson.Options);
     }
 
+    private static IResult GetStats(JobHub hub, StreamHealth health, ManagementScheduler scheduler, IOptions<ManagementOptions> options) =>
+        Results.Json(new StatsResponse(options.Value.ReplicaName, hub.ConnectedCount, health.Heartbeats, scheduler.Scheduler.Now), ApiJson.Options);
+
     private static async Task<IResult> GetPeerAsync(string peerId, IPeerRegistry registry, IStreamOwnership ownership, StreamHealth health, IOptions<ManagementOptions> options, CancellationToken cancellationToken)
     {
         var peer = await registry.FindByIdAsync(peerId, cancellationToken);
-        return peer is null ? PeerNotFound(peerId) : Results.Json(await PeerResponse.FromAsync(peer, ownership, health, options.Value.RemoteJobsAllowedByDefault, cancellationToken), ApiJson.Options);
+        return peer is null ? PeerNotFound(peerId) : Results.Json(await PeerResponse.FromAsync(peer, ownership, health, options.Value, cancellationToken), ApiJson.Options);
     }
 
     private static async Task<IResult> PatchPeerAsync(string peerId, HttpRequest request, IPeerRegistry registry, IStreamOwnership ownership, StreamHealth health, IOptions<ManagementOptions> options, CancellationToken cancellationToken)
@@ -167,7 +207,7 @@ internal static partial class ManagementApi
         }
 
         var peer = await registry.SetRemoteJobsAllowedAsync(peerId, body!.RemoteJobsAllowed, cancellationToken);
-        return peer is null ? PeerNotFound(peerId) : Results.Json(await PeerResponse.FromAsync(peer, ownership, health, options.Value.RemoteJobsAllowedByDefault, cancellationToken), ApiJson.Options);
+        return peer is null ? PeerNotFound(peerId) : Results.Json(await PeerResponse.FromAsync(peer, ownership, health, options.Value, cancellationToken), ApiJson.Options);
     }
 
     private static async Task<IResult> CreateJobAsync(
@@ -187,7 +227,7 @@ internal static partial class ManagementApi
             return PeerNotFound(peerId);
         }
 
-        if (!(peer.RemoteJobsAllowed ?? options.Value.RemoteJobsAllowedByDefault))
+        if (!options.Value.AllowsRemoteJobs(peer))
         {
             return RemoteJobsNotEnabled([peer.Id]);
         }
@@ -290,7 +330,7 @@ internal static partial class ManagementApi
             }
 
             peers = [.. peerIds.Select(id => known[id])];
-            var notAllowed = peers.Where(peer => !(peer.RemoteJobsAllowed ?? options.Value.RemoteJobsAllowedByDefault)).Select(peer => peer.Id).ToList();
+            var notAllowed = peers.Where(peer => !options.Value.AllowsRemoteJobs(peer)).Select(peer => peer.Id).ToList();
             if (notAllowed.Count > 0)
             {
                 return RemoteJobsNotEnabled(notAllowed);
@@ -299,7 +339,7 @@ internal static partial class ManagementApi
         else
         {
             // Every peer that allows remote jobs.
-            peers = [.. known.Values.Where(peer => peer.RemoteJobsAllowed ?? options.Value.RemoteJobsAllowedByDefault).OrderBy(peer => peer.CreatedAt).ThenBy(peer => peer.Id, StringComparer.Ordinal)];
+            peers = [.. known.Values.Where(options.Value.AllowsRemoteJobs).OrderBy(peer => peer.CreatedAt).ThenBy(peer => peer.Id, StringComparer.Ordinal)];
             if (peers.Count == 0)
             {
                 return BadRequest("all_peers: no peer allows remote jobs yet.");

@@ -68,7 +68,9 @@ internal sealed class JobStreamSession(
         try
         {
             await ClaimAsync().ConfigureAwait(false);
-            // Recorded before the outbox is registered: no job can go out on this stream before its peer.connected event.
+            // Recorded as the stream opens, before its outbox is registered. With a database's log it is appended a
+            // moment later by the feed's loop, while a job's events are written by the job's own transaction: a job sent
+            // at once on this stream can have a smaller event id than this event.
             services.Events.PeerConnected(peer, services.Scheduler.Scheduler.Now);
             _health = services.Health.For(peer.Id);
             _health.Opened(services.Scheduler.Scheduler.Now);

@@ -10,16 +10,22 @@ namespace Reactive.Management.Hosting.Internal;
 internal sealed class StreamHealth
 {
     private readonly ConcurrentDictionary<string, PeerStreamHealth> _peers = new(StringComparer.Ordinal);
+    private long _heartbeats;
+
+    /// <summary>Heartbeats written on this host since it started (the console's heartbeats per second).</summary>
+    public long Heartbeats => Interlocked.Read(ref _heartbeats);
 
     /// <summary>The peer's record, made on its first stream here.</summary>
-    public PeerStreamHealth For(string peerId) => _peers.GetOrAdd(peerId, _ => new PeerStreamHealth());
+    public PeerStreamHealth For(string peerId) => _peers.GetOrAdd(peerId, _ => new PeerStreamHealth(this));
+
+    internal void CountHeartbeat() => Interlocked.Increment(ref _heartbeats);
 
     /// <summary>The peer's record, if it ever had a stream here.</summary>
     public PeerStreamHealth? Find(string peerId) => _peers.GetValueOrDefault(peerId);
 }
 
 /// <summary>One peer's streams on this host.</summary>
-internal sealed class PeerStreamHealth
+internal sealed class PeerStreamHealth(StreamHealth host)
 {
     private readonly Lock _gate = new();
     private long _lastHeartbeatTicks;
@@ -38,7 +44,11 @@ internal sealed class PeerStreamHealth
     }
 
     // Every heartbeat and answer: one field write, no lock.
-    public void HeartbeatWritten(DateTimeOffset at) => Volatile.Write(ref _lastHeartbeatTicks, at.UtcTicks);
+    public void HeartbeatWritten(DateTimeOffset at)
+    {
+        Volatile.Write(ref _lastHeartbeatTicks, at.UtcTicks);
+        host.CountHeartbeat();
+    }
 
     public void Answered(DateTimeOffset at) => Volatile.Write(ref _lastAnswerTicks, at.UtcTicks);
 
