@@ -23,6 +23,12 @@ public sealed class SlowPeerTests(ITestOutputHelper output)
     private const int OtherPeers = 100;
     private const int JobsForTheStuckPeer = 2_000;
     private const int MaxQueuedJobs = 16;
+    // Large jobs, so that what an unbounded queue would hold (2,000 sealed 64 KiB bodies: 125 MiB) stands far above
+    // what else a process running a test suite allocates meanwhile (pools filling, other hosts winding down: several
+    // MiB seen in CI, which a 4 KiB job's 8 MiB could not be told apart from).
+    private const int JobSize = 64 * 1024;
+    // At most a quarter of one sealed body per job: room for the per-job bookkeeping (~1 KiB) and that noise.
+    private const long MaxGrowthPerJob = JobSize / 4;
     private static readonly TimeSpan StuckWriteTimeout = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
 
@@ -74,9 +80,9 @@ public sealed class SlowPeerTests(ITestOutputHelper output)
         var (stuckPeer, stuckCall) = await server.OpenNeverReadingStreamAsync(stuckKeys);
         using var _ = stuckCall;
 
-        // 2,000 jobs of 4 KiB for it: all of them would sit in memory if the stream queued without bound.
+        // 2,000 jobs of 64 KiB for it: all of them would sit in memory if the stream queued without bound.
         var clock = Stopwatch.StartNew();
-        var bigParameters = new BundleParameters { AnonymizeLevel = new string('x', 4096) };
+        var bigParameters = new BundleParameters { AnonymizeLevel = new string('x', JobSize) };
         for (var i = 0; i < JobsForTheStuckPeer; i++)
         {
             await board.CreateAsync(stuckPeer, bigParameters);
@@ -115,12 +121,12 @@ public sealed class SlowPeerTests(ITestOutputHelper output)
 
         var growth = whileStuck - baseline;
         var growthWhileStuck = stillStuck - whileStuck;
-        output.WriteLine($"managed heap: baseline {baseline / 1024} KiB, after 2,000 × 4 KiB jobs for the stuck peer +{growth / 1024} KiB ({growth / JobsForTheStuckPeer} B a job), {stuckFor.TotalSeconds:F1} s into it {stillStuck / 1024} KiB ({growthWhileStuck / 1024:+#;-#;0} KiB)");
+        output.WriteLine($"managed heap: baseline {baseline / 1024} KiB, after 2,000 × {JobSize / 1024} KiB jobs for the stuck peer +{growth / 1024} KiB ({growth / JobsForTheStuckPeer} B a job), {stuckFor.TotalSeconds:F1} s into it {stillStuck / 1024} KiB ({growthWhileStuck / 1024:+#;-#;0} KiB)");
         output.WriteLine($"the stuck stream holds {stuckChannel.Unwritten} unwritten jobs; heartbeats per other peer during it: min {heartbeats.Zip(heartbeatsBefore, (a, b) => a - b).Min()}");
 
-        // Queued without bound, the 2,000 sealed 4 KiB bodies alone would be 8 MiB, their requests as much again. What
-        // does grow per job is bookkeeping (its deadline timer, the captured log line), not the job.
-        Assert.True(growth < JobsForTheStuckPeer * 4096L, $"the managed heap grew by {growth / 1024} KiB ({growth / JobsForTheStuckPeer} B a job)");
+        // Queued without bound, the 2,000 sealed bodies alone would be 125 MiB, their requests as much again. What does
+        // grow per job is bookkeeping (its deadline timer, its event, the captured log line), not the job.
+        Assert.True(growth < JobsForTheStuckPeer * MaxGrowthPerJob, $"the managed heap grew by {growth / 1024} KiB ({growth / JobsForTheStuckPeer} B a job; at most {MaxGrowthPerJob} B a job)");
         // While stuck, the stream's heartbeats are skipped, not queued (the heap figure above is reported, not asserted:
         // a second or two of 100 ms heartbeats would be too little to tell apart from the other peers' traffic).
         Assert.True(Interlocked.Read(ref skippedHeartbeats) > 0, "no heartbeat of the stuck stream was skipped");
