@@ -55,6 +55,50 @@ public sealed class EventsTests : IDisposable
     }
 
     [Fact]
+    public async Task A_job_waiting_for_its_peer_is_sent_after_the_event_of_the_stream_it_goes_out_on()
+    {
+        // With a file the job's events are written by the job's own transaction, the stream's by the feed: 200 peers
+        // whose job waits, dialing at once, so that a stream's event late to the log shows (it did, 3 of 3 runs, while
+        // the stream went on without waiting for its event to be appended).
+        const int Peers = 200;
+        await using var server = await ManagementServer.StartAsync(folder: _folder);
+        var keys = Enumerable.Range(0, Peers).Select(_ => WireGuardKeyPair.Generate()).ToList();
+        var jobOf = new Dictionary<string, string>();
+        foreach (var key in keys)
+        {
+            var peerId = await server.RegisterAsync(key);
+            jobOf[peerId] = await server.Api.CreateJobAsync(peerId);
+        }
+
+        await using var events = await SseClient.ConnectAsync(server.Api, "/api/events", lastEventId: 0);
+        var streams = await Task.WhenAll(keys.Select(key => server.ConnectAsync(key)));
+        try
+        {
+            var seen = new List<SseEvent>();
+            while (seen.Count(item => item.Type == "job.sent") < Peers || seen.Count(item => item.Type == "peer.connected") < Peers)
+            {
+                seen.Add(await events.NextAsync());
+            }
+
+            foreach (var (peerId, jobId) in jobOf)
+            {
+                var connected = seen.Single(item => item.Type == "peer.connected" && item.Data.GetProperty("peer_id").GetString() == peerId);
+                var sent = seen.Single(item => item.Type == "job.sent" && item.Data.GetProperty("job_id").GetString() == jobId);
+                Assert.True(connected.Id < sent.Id, $"peer {peerId}: its job was sent (event {sent.Id}) before its stream opened (event {connected.Id})");
+            }
+        }
+        finally
+        {
+            foreach (var stream in streams)
+            {
+                await stream.DisposeAsync();
+            }
+
+            keys.ForEach(key => key.Dispose());
+        }
+    }
+
+    [Fact]
     public async Task A_client_that_reconnects_with_Last_Event_ID_after_a_host_restart_gets_every_event_it_missed_once()
     {
         long lastSeen;
@@ -163,7 +207,7 @@ public sealed class EventsTests : IDisposable
 
         for (var i = 0; i < EventFeed.ClientBuffer + 100; i++)
         {
-            feed.PeerConnected(peer, DateTimeOffset.UnixEpoch.AddSeconds(i));
+            _ = feed.PeerConnectedAsync(peer, DateTimeOffset.UnixEpoch.AddSeconds(i));
         }
 
         // Every event is recorded while the client holds its first one.

@@ -134,7 +134,7 @@ public sealed class WebhookTests : IDisposable
         await using var dispatcher = new WebhookDispatcher([target], feed, log, store, handler, scheduler, NullLogger<WebhookDispatcher>.Instance, seed: 7);
         dispatcher.Start();
         // Recorded whenever the loop starts: it reads the log after its cursor, having subscribed first.
-        feed.PeerConnected(new Peer("p", _peer.PublicKey, "p", DateTimeOffset.UnixEpoch), DateTimeOffset.UnixEpoch);
+        await feed.PeerConnectedAsync(new Peer("p", _peer.PublicKey, "p", DateTimeOffset.UnixEpoch), DateTimeOffset.UnixEpoch);
 
         var jitter = new Random(7);
         var expected = new List<long> { 0 };

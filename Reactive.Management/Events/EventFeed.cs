@@ -30,7 +30,7 @@ internal sealed class EventFeed : IDisposable
 
     private readonly IEventLog _log;
     private readonly ILogger _logger;
-    private readonly Channel<ManagementEvent> _recording = Channel.CreateUnbounded<ManagementEvent>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Recording> _recording = Channel.CreateUnbounded<Recording>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Subject<ManagementEvent> _live = new();
     private readonly IDisposable _jobChanges;
     private readonly IDisposable _pruning;
@@ -66,9 +66,22 @@ internal sealed class EventFeed : IDisposable
     /// <summary>Every event once recorded, in id order (hot).</summary>
     public IObservable<ManagementEvent> Live => _live.AsObservable();
 
-    /// <summary>Records that <paramref name="peer"/>'s stream opened here.</summary>
-    public void PeerConnected(Peer peer, DateTimeOffset at) =>
-        Record(new ManagementEvent(0, ManagementEventTypes.PeerConnected, at, peer.Id, null, null, null));
+    /// <summary>
+    /// Records that <paramref name="peer"/>'s stream opened here; completes once the event is in the log (or failed to
+    /// be recorded, which is logged). A stream awaits it before it takes jobs: with a database's log a job's events are
+    /// written by the job's own transaction, and they must come after the event of the stream the job goes out on.
+    /// </summary>
+    public Task PeerConnectedAsync(Peer peer, DateTimeOffset at)
+    {
+        var recorded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_recording.Writer.TryWrite(new(new ManagementEvent(0, ManagementEventTypes.PeerConnected, at, peer.Id, null, null, null), recorded)))
+        {
+            // The feed has stopped (the host is stopping): nothing to wait for.
+            recorded.TrySetResult();
+        }
+
+        return recorded.Task;
+    }
 
     /// <summary>Records that <paramref name="peer"/>'s stream here ended, and why.</summary>
     public void PeerDisconnected(Peer peer, DateTimeOffset at, string reason) =>
@@ -150,17 +163,23 @@ internal sealed class EventFeed : IDisposable
         _live.Dispose();
     }
 
-    private void Record(ManagementEvent item) => _recording.Writer.TryWrite(item);
+    private void Record(ManagementEvent item) => _recording.Writer.TryWrite(new(item, null));
 
     private async Task RecordLoopAsync()
     {
         var group = new List<ManagementEvent>(256);
+        var waiting = new List<TaskCompletionSource>();
         while (await _recording.Reader.WaitToReadAsync().ConfigureAwait(false))
         {
             group.Clear();
+            waiting.Clear();
             while (group.Count < 256 && _recording.Reader.TryRead(out var item))
             {
-                group.Add(item);
+                group.Add(item.Event);
+                if (item.Recorded is { } recorded)
+                {
+                    waiting.Add(recorded);
+                }
             }
 
             try
@@ -179,6 +198,11 @@ internal sealed class EventFeed : IDisposable
             {
                 // The jobs are in the store either way; these events are not, and a client resuming will not see them.
                 Log.EventsNotRecorded(_logger, group.Count, exception);
+            }
+
+            foreach (var recorded in waiting)
+            {
+                recorded.TrySetResult();
             }
         }
     }
@@ -224,6 +248,9 @@ internal sealed class EventFeed : IDisposable
             _live.OnNext(item);
         }
     }
+
+    /// <summary>An event to append, and who waits for it to be in the log.</summary>
+    private readonly record struct Recording(ManagementEvent Event, TaskCompletionSource? Recorded);
 
     private async Task PruneAsync(DateTimeOffset before)
     {

@@ -68,10 +68,10 @@ internal sealed class JobStreamSession(
         try
         {
             await ClaimAsync().ConfigureAwait(false);
-            // Recorded as the stream opens, before its outbox is registered. With a database's log it is appended a
-            // moment later by the feed's loop, while a job's events are written by the job's own transaction: a job sent
-            // at once on this stream can have a smaller event id than this event.
-            services.Events.PeerConnected(peer, services.Scheduler.Scheduler.Now);
+            // In the log before the outbox is registered: every event of a job sent on this stream comes after it. Not
+            // cut short by the call ending: the feed settles every wait (recorded or not), and the stream's end event
+            // must follow this one.
+            await services.Events.PeerConnectedAsync(peer, services.Scheduler.Scheduler.Now).ConfigureAwait(false);
             _health = services.Health.For(peer.Id);
             _health.Opened(services.Scheduler.Scheduler.Now);
             _connected = true;
