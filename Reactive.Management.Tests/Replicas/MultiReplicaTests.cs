@@ -279,6 +279,75 @@ public sealed class MultiReplicaTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [PostgresFact]
+    public async Task Listing_300_peers_takes_a_few_database_queries_not_one_per_peer_and_shows_which_replica_holds_each_stream()
+    {
+        const int Peers = 300;
+        await using var a = await StartReplicaAsync("replica-a");
+        await using var b = await StartReplicaAsync("replica-b");
+        var registry = a.Service<IPeerRegistry>();
+        var keys = Enumerable.Range(0, Peers).Select(_ => WireGuardKeyPair.Generate()).ToList();
+        var ids = new List<string>();
+        foreach (var key in keys)
+        {
+            ids.Add((await registry.RegisterAsync(key.PublicKey, $"listed-{ids.Count}")).Peer.Id);
+        }
+
+        // Two peers on A, three on B, the rest offline.
+        var streams = new List<JobStreamConnection>();
+        try
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                streams.Add(await (i < 2 ? a : b).ConnectAsync(keys[i]));
+            }
+
+            await Eventually.TrueAsync(() => a.Service<JobHub>().ConnectedCount == 2 && b.Service<JobHub>().ConnectedCount == 3, "five streams open");
+
+            // Every query this test's database runs while A lists its peers (the replicas' own loops add a few).
+            var database = new Npgsql.NpgsqlConnectionStringBuilder(_database).Database;
+            var queries = 0;
+            using var listener = new ActivityListener
+            {
+                ShouldListenTo = source => source.Name == "Npgsql",
+                Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+                ActivityStopped = activity =>
+                {
+                    if (activity.TagObjects.Any(tag => tag.Value is string text && text == database))
+                    {
+                        Interlocked.Increment(ref queries);
+                    }
+                },
+            };
+            ActivitySource.AddActivityListener(listener);
+            using var listed = JsonDocument.Parse(await a.Api.GetStringAsync("/api/peers"));
+            var used = Volatile.Read(ref queries);
+            output.WriteLine($"listing {Peers} peers: {used} queries on the database meanwhile");
+
+            var byId = listed.RootElement.EnumerateArray().ToDictionary(peer => peer.GetProperty("id").GetString()!);
+            Assert.Equal(Peers, byId.Count);
+            for (var i = 0; i < Peers; i++)
+            {
+                var peer = byId[ids[i]];
+                var replica = i switch { < 2 => "replica-a", < 5 => "replica-b", _ => null };
+                Assert.Equal(replica is not null, peer.GetProperty("connected").GetBoolean());
+                Assert.Equal(replica, peer.TryGetProperty("replica", out var holder) ? holder.GetString() : null);
+            }
+
+            // One query per peer would be 300 or more.
+            Assert.True(used is > 0 and < 20, $"listing {Peers} peers ran {used} queries");
+        }
+        finally
+        {
+            foreach (var stream in streams)
+            {
+                await stream.DisposeAsync();
+            }
+
+            keys.ForEach(key => key.Dispose());
+        }
+    }
+
+    [PostgresFact]
     public async Task Events_of_both_replicas_reach_event_clients_on_each_in_one_order_and_resume_on_either()
     {
         await using var a = await StartReplicaAsync("replica-a");

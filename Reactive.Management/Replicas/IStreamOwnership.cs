@@ -16,4 +16,24 @@ public interface IStreamOwnership
 
     /// <summary>The replica holding the peer's stream, or null when it has none.</summary>
     ValueTask<string?> OwnerAsync(WireGuardPublicKey peer, CancellationToken cancellationToken = default);
+
+    /// <summary>The replicas holding the streams of <paramref name="peers"/>: an entry for each peer that has one.</summary>
+    /// <remarks>
+    /// For listing many peers at once: the built-in stores answer in one lookup (PostgreSQL: one query), where this
+    /// default asks <see cref="OwnerAsync"/> once per peer.
+    /// </remarks>
+    async ValueTask<IReadOnlyDictionary<WireGuardPublicKey, string>> OwnersAsync(IReadOnlyCollection<WireGuardPublicKey> peers, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(peers);
+        var owners = new Dictionary<WireGuardPublicKey, string>();
+        foreach (var peer in peers)
+        {
+            if (await OwnerAsync(peer, cancellationToken).ConfigureAwait(false) is { } replica)
+            {
+                owners[peer] = replica;
+            }
+        }
+
+        return owners;
+    }
 }

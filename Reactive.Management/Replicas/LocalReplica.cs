@@ -23,4 +23,7 @@ internal sealed class LocalStreamOwnership(JobHub hub, string replica) : IStream
 
     public ValueTask<string?> OwnerAsync(WireGuardPublicKey peer, CancellationToken cancellationToken = default) =>
         ValueTask.FromResult(hub.IsConnected(peer) ? Replica : null);
+
+    public ValueTask<IReadOnlyDictionary<WireGuardPublicKey, string>> OwnersAsync(IReadOnlyCollection<WireGuardPublicKey> peers, CancellationToken cancellationToken = default) =>
+        ValueTask.FromResult<IReadOnlyDictionary<WireGuardPublicKey, string>>(peers.Where(hub.IsConnected).ToDictionary(peer => peer, _ => Replica));
 }

@@ -39,9 +39,12 @@ internal sealed record PeerResponse(
     int? StreamsOpened = null,
     StreamEndModel? LastStreamEnd = null)
 {
-    public static async Task<PeerResponse> FromAsync(Peer peer, Replicas.IStreamOwnership ownership, Internal.StreamHealth health, ManagementOptions options, CancellationToken cancellationToken)
+    public static async Task<PeerResponse> FromAsync(Peer peer, Replicas.IStreamOwnership ownership, Internal.StreamHealth health, ManagementOptions options, CancellationToken cancellationToken) =>
+        From(peer, await ownership.OwnerAsync(peer.Key, cancellationToken).ConfigureAwait(false), ownership.Replica, health, options);
+
+    /// <summary>The peer as seen from <paramref name="thisReplica"/>, whose stream (if any) <paramref name="replica"/> holds.</summary>
+    public static PeerResponse From(Peer peer, string? replica, string thisReplica, Internal.StreamHealth health, ManagementOptions options)
     {
-        var replica = await ownership.OwnerAsync(peer.Key, cancellationToken).ConfigureAwait(false);
         var response = new PeerResponse(peer.Id, peer.Key.ToString(), peer.Name, replica is not null, replica, peer.CreatedAt, options.AllowsRemoteJobs(peer));
         if (health.Find(peer.Id) is not { } streams)
         {
@@ -52,7 +55,7 @@ internal sealed record PeerResponse(
         return response with
         {
             // The open stream's start only while it is open here.
-            StreamOpenedAt = replica == ownership.Replica ? openedAt : null,
+            StreamOpenedAt = replica == thisReplica ? openedAt : null,
             LastHeartbeatAt = lastHeartbeatAt,
             LastAnswerAt = lastAnswerAt,
             StreamsOpened = opened,

@@ -180,12 +180,9 @@ internal static partial class ManagementApi
     private static async Task<IResult> ListPeersAsync(IPeerRegistry registry, IStreamOwnership ownership, StreamHealth health, IOptions<ManagementOptions> options, CancellationToken cancellationToken)
     {
         var peers = await registry.ListAsync(cancellationToken);
-        var responses = new List<PeerResponse>(peers.Count);
-        foreach (var peer in peers)
-        {
-            responses.Add(await PeerResponse.FromAsync(peer, ownership, health, options.Value, cancellationToken));
-        }
-
+        // One lookup for every peer's stream, not one per peer.
+        var owners = await ownership.OwnersAsync([.. peers.Select(peer => peer.Key)], cancellationToken);
+        var responses = peers.Select(peer => PeerResponse.From(peer, owners.GetValueOrDefault(peer.Key), ownership.Replica, health, options.Value)).ToList();
         return Results.Json(responses, ApiJson.Options);
     }
 
