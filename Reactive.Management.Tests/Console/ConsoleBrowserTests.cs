@@ -64,6 +64,8 @@ public sealed class ConsoleBrowserTests(ITestOutputHelper output)
         browser.FindElement(By.Id("request-button")).Click();
         var jobId = wait.Until(_ => browser.ExecuteScript("return document.querySelector('#jobs tbody tr')?.dataset.jobId ?? null") as string);
         wait.Until(_ => StatusOfJob(browser, jobId) == "succeeded");
+        // Where the bundle went, read once the job has succeeded.
+        wait.Until(_ => TextOf(browser, $"tr[data-job-id='{jobId}'] td:last-child") == "uploads/from-the-browser-test.zip");
         Assert.Equal(JobState.Succeeded, (await server.Service<IJobStore>().FindAsync(Guid.Parse(jobId)))?.State);
         Assert.Contains("created", browser.FindElement(By.Id("request-result")).Text, StringComparison.Ordinal);
 
@@ -124,6 +126,46 @@ public sealed class ConsoleBrowserTests(ITestOutputHelper output)
         Assert.True(errors.Count == 0, string.Join(Environment.NewLine, errors.Select(entry => entry.Message)));
     }
 
+    [ChromiumFact]
+    public async Task With_300_peers_the_page_shows_200_says_so_and_finds_one_by_name_to_ask_for_its_bundle()
+    {
+        var httpPort = LoopbackPorts.Free();
+        await using var server = await ManagementServer.StartAsync(
+            kestrel: kestrel => kestrel.Listen(IPAddress.Loopback, httpPort, listen => listen.Protocols = HttpProtocols.Http1));
+        await using var fleet = await AnsweringPeers.RegisterAsync(server.Service<IPeerRegistry>(), 300, seed: 23);
+        // Two connected, far apart in the sorted names ("fleet-1…" comes first, "fleet-99" last).
+        await fleet.ConnectAsync(server, 98, 100, maxAnswerDelay: TimeSpan.FromMilliseconds(10));
+        var wanted = fleet.Peers[99].Peer;
+
+        using var browser = StartBrowser();
+        var wait = Waiting(browser);
+        browser.Navigate().GoToUrl($"http://127.0.0.1:{httpPort}/");
+        wait.Until(_ => RowCount(browser, "#peers tbody tr") == 200);
+        Assert.Equal("Showing 200 of 300 peers found (300 in all): narrow them with Find.", TextOf(browser, "#peers-shown"));
+        Assert.Null(TextOf(browser, $"tr[data-peer-id='{wanted.Id}'] td.status"));
+
+        // Found by name, typed as an operator would; then by status.
+        var find = browser.FindElement(By.Id("peer-filter"));
+        find.SendKeys("fleet-99");
+        wait.Until(_ => RowCount(browser, "#peers tbody tr") == 1 && PeerStatus(browser, wanted.Id) == "connected");
+        Assert.Equal("1 of 300 peers found.", TextOf(browser, "#peers-shown"));
+        find.Clear();
+        find.SendKeys("connected");
+        wait.Until(_ => RowCount(browser, "#peers tbody tr") == 2);
+
+        // The form offers the peers found: the one found by name is the only choice, and its bundle comes back.
+        find.Clear();
+        find.SendKeys("fleet-99" + Keys.Enter);
+        wait.Until(_ => RowCount(browser, "#peer-select option") == 1);
+        browser.FindElement(By.Id("request-button")).Click();
+        wait.Until(_ => CountWithText(browser, "#jobs td.status", "succeeded") == 1);
+        var (jobs, total) = await server.Service<JobBoard>().ListAsync(wanted.Id, 0, 10);
+        Assert.Equal(1, total);
+        Assert.Equal(JobState.Succeeded, Assert.Single(jobs).State);
+        var errors = browser.Manage().Logs.GetLog(LogType.Browser).Where(entry => entry.Level >= LogLevel.Severe).ToList();
+        Assert.True(errors.Count == 0, string.Join(Environment.NewLine, errors.Select(entry => entry.Message)));
+    }
+
     // The page re-renders its tables as events arrive: read them in the page, in one script, never through an element
     // reference that a re-render can make stale.
     private static string? PeerStatus(ChromeDriver browser, string peerId) => TextOf(browser, $"tr[data-peer-id='{peerId}'] td.status");
@@ -132,6 +174,9 @@ public sealed class ConsoleBrowserTests(ITestOutputHelper output)
 
     private static string? TextOf(ChromeDriver browser, string selector) =>
         browser.ExecuteScript("return document.querySelector(arguments[0])?.textContent ?? null", selector) as string;
+
+    private static long RowCount(ChromeDriver browser, string selector) =>
+        (long)browser.ExecuteScript("return document.querySelectorAll(arguments[0]).length", selector)!;
 
     private static long CountWithText(ChromeDriver browser, string selector, string text) =>
         (long)browser.ExecuteScript("return [...document.querySelectorAll(arguments[0])].filter((cell) => cell.textContent === arguments[1]).length", selector, text)!;

@@ -6,6 +6,11 @@
 
 const TOKEN_KEY = "reactive-management-token";
 const WINDOW_MS = 5 * 60 * 1000;
+// A fleet of thousands stays usable: at most this many peers are rendered (and offered in the form) at once, the rest
+// found by the filter; the jobs kept are the newest few hundred (the table shows 100).
+const SHOWN_PEERS = 200;
+const SHOWN_JOBS = 100;
+const KEPT_JOBS = 1000;
 const FINAL = new Set(["succeeded", "failed", "timed_out", "cancelled"]);
 const RANK = { pending: 0, sent: 1 };
 const state = {
@@ -54,6 +59,21 @@ async function loadPeers() {
   renderPeers();
 }
 
+// One read of the peers at a time, however many ask (a new peer's event, the 5 s timer); one asked for during a read
+// makes one more after it, so a peer registered meanwhile is not missed.
+const peerReload = { running: false, again: false };
+async function reloadPeers() {
+  if (peerReload.running) { peerReload.again = true; return; }
+  peerReload.running = true;
+  try {
+    do { peerReload.again = false; await loadPeers(); } while (peerReload.again);
+  } catch (error) {
+    report(error);
+  } finally {
+    peerReload.running = false;
+  }
+}
+
 function ago(iso) {
   if (!iso) return "never";
   const seconds = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
@@ -67,10 +87,28 @@ function cell(row, text, className) {
   return td;
 }
 
+// Events can come thousands a second (a fleet reconnecting, a fan-out): the tables are drawn at most every 100 ms.
+const pendingRenders = new Set();
+function renderSoon(render) {
+  if (pendingRenders.has(render)) return;
+  pendingRenders.add(render);
+  setTimeout(() => { pendingRenders.delete(render); render(); }, 100);
+}
+
+function matches(peer, words) {
+  const text = `${peer.name} ${peer.id} ${peer.replica || ""} ${peer.connected ? "connected" : "offline"}`.toLowerCase();
+  return words.every((word) => text.includes(word));
+}
+
 function renderPeers() {
   const body = $("peers").tBodies[0];
   body.replaceChildren();
-  const sorted = [...state.peers.values()].sort((a, b) => a.name.localeCompare(b.name));
+  const words = $("peer-filter").value.toLowerCase().split(/\s+/).filter((word) => word.length > 0);
+  const found = [...state.peers.values()].filter((peer) => matches(peer, words));
+  const sorted = found.sort((a, b) => a.name.localeCompare(b.name)).slice(0, SHOWN_PEERS);
+  $("peers-shown").textContent = found.length > sorted.length
+    ? `Showing ${sorted.length} of ${found.length} peers found (${state.peers.size} in all): narrow them with Find.`
+    : words.length > 0 ? `${found.length} of ${state.peers.size} peers found.` : "";
   for (const peer of sorted) {
     const row = body.insertRow();
     row.dataset.peerId = peer.id;
@@ -82,14 +120,17 @@ function renderPeers() {
     cell(row, peer.connected ? ago(peer.last_heartbeat_at) : "–", "heartbeat").dataset.at = peer.last_heartbeat_at || "";
     cell(row, peer.remote_jobs_allowed === false ? "not allowed" : "allowed");
   }
-  $("peers-empty").hidden = sorted.length > 0;
+  $("peers-empty").hidden = state.peers.size > 0;
   renderPeerChoices(sorted);
 }
 
-function renderPeerChoices(sorted) {
+function renderPeerChoices(shown) {
   const select = $("peer-select");
   const chosen = new Set([...select.selectedOptions].map((option) => option.value));
-  select.replaceChildren(...sorted.map((peer) => {
+  // The peers shown, and when choosing several, those already chosen that a new filter hides: such a choice is never
+  // dropped silently. Choosing one, the choice is among the peers shown.
+  const hiddenChoices = !select.multiple ? [] : [...chosen].filter((id) => !shown.some((peer) => peer.id === id)).map((id) => state.peers.get(id)).filter(Boolean);
+  select.replaceChildren(...[...hiddenChoices, ...shown].map((peer) => {
     const option = new Option(`${peer.name} (${peer.connected ? "connected" : "offline"})`, peer.id);
     option.selected = chosen.has(peer.id);
     return option;
@@ -125,7 +166,10 @@ function mergeJob(update) {
 function renderJobs() {
   const body = $("jobs").tBodies[0];
   body.replaceChildren();
-  const newest = [...state.jobs.values()].sort((a, b) => (b.created_at || "").localeCompare(a.created_at || "")).slice(0, 100);
+  const byAge = [...state.jobs.values()].sort((a, b) => (b.created_at || "").localeCompare(a.created_at || ""));
+  // Forget the oldest beyond what is kept; an event for a forgotten job brings it back.
+  for (const old of byAge.slice(KEPT_JOBS)) state.jobs.delete(old.id);
+  const newest = byAge.slice(0, SHOWN_JOBS);
   for (const job of newest) {
     const row = body.insertRow();
     row.dataset.jobId = job.id;
@@ -135,6 +179,19 @@ function renderJobs() {
     cell(row, job.created_at ? new Date(job.created_at).toLocaleTimeString() : "");
     cell(row, job.batch_id ? job.batch_id.slice(0, 8) : "–");
     cell(row, job.detail || "");
+    if (job.status === "succeeded" && !job.detail && !job.read) readUploadKey(job);
+  }
+}
+
+// A success event carries no upload key: read it once for a job that is shown (at most the 100 in the table).
+async function readUploadKey(job) {
+  job.read = true;
+  try {
+    const stored = await json(`/api/peers/${encodeURIComponent(job.peer_id)}/jobs/${encodeURIComponent(job.id)}`);
+    job.detail = stored.workload?.result?.upload_key || job.detail;
+    renderSoon(renderJobs);
+  } catch (error) {
+    report(error);
   }
 }
 
@@ -146,13 +203,13 @@ function apply(event) {
     const status = JOB_STATUS[event.type];
     mergeJob({ id: event.job_id, peer_id: event.peer_id, status, created_at: event.type === "job.created" ? event.at : undefined, batch_id: event.batch_id, detail: event.detail });
     if (FINAL.has(status)) state.outcomes.push({ at: Date.now(), status });
-    renderJobs();
+    renderSoon(renderJobs);
   } else if (event.type === "peer.connected" || event.type === "peer.disconnected") {
     const peer = state.peers.get(event.peer_id);
-    if (!peer) { loadPeers().catch(report); return; }
+    if (!peer) { reloadPeers(); return; }
     peer.connected = event.type === "peer.connected";
     if (peer.connected) peer.last_heartbeat_at = event.at;
-    renderPeers();
+    renderSoon(renderPeers);
   }
 }
 
@@ -334,7 +391,7 @@ async function start() {
   followEvents();
   loadJobs().catch(report);
   setInterval(tickHeartbeats, 1000);
-  setInterval(() => loadPeers().catch(report), 5000);
+  setInterval(reloadPeers, 5000);
   setInterval(() => sampleStats().catch(report), 2000);
   sampleStats().catch(report);
 }
@@ -348,6 +405,7 @@ document.addEventListener("DOMContentLoaded", () => {
     start();
   });
   $("request-form").addEventListener("submit", requestBundle);
+  $("peer-filter").addEventListener("input", () => renderSoon(renderPeers));
   for (const radio of document.querySelectorAll("input[name=target]")) radio.addEventListener("change", targetChanged);
   targetChanged();
   start();
