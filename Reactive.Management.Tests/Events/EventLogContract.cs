@@ -55,6 +55,20 @@ public abstract class EventLogContract : IDisposable
     }
 
     [Fact]
+    public async Task Pruning_forgets_a_prefix_of_ids_even_when_times_are_out_of_order_so_no_hole_is_left_for_a_resume_to_skip()
+    {
+        // Times come from each replica's clock and need not follow the ids: here every other event is older.
+        int[] minutes = [0, 5, 1, 6, 2, 10, 3, 11, 12];
+        var recorded = await Log.AppendAsync([.. minutes.Select(minute => Event(T0.AddMinutes(minute)))]);
+
+        // Older than 4 min: the 1st, 3rd, 5th and 7th. Forgotten: everything up to the 7th, kept: the last two.
+        await Log.PruneAsync(T0.AddMinutes(4));
+
+        Assert.Equal(recorded.Skip(7), await Log.ReadAfterAsync(0, 100));
+        Assert.Equal((recorded[7].Id, recorded[^1].Id), await Log.RangeAsync());
+    }
+
+    [Fact]
     public async Task Under_concurrent_writers_a_reader_that_has_seen_an_id_has_seen_every_id_below_it()
     {
         // Four writers (two on another replica where the log is shared) append groups of seeded random sizes at once,

@@ -29,7 +29,12 @@ internal interface IEventLog
     /// </summary>
     ValueTask<(long? Oldest, long Newest)> RangeAsync(CancellationToken cancellationToken = default);
 
-    /// <summary>Forgets the events that happened before <paramref name="before"/>.</summary>
+    /// <summary>
+    /// Forgets the events that happened before <paramref name="before"/>, and every event with a smaller id: what is kept
+    /// is always every id after the oldest kept one. An event's time comes from the clock of the replica that made it, so
+    /// a larger id can carry an older time; pruning by time alone would leave a hole that a client resuming before it
+    /// would skip without being told (the 410 is decided from the oldest id kept).
+    /// </summary>
     ValueTask PruneAsync(DateTimeOffset before, CancellationToken cancellationToken = default);
 }
 
@@ -75,7 +80,7 @@ internal sealed class InMemoryEventLog : IEventLog
     {
         lock (_gate)
         {
-            _events.RemoveAll(item => item.At < before);
+            _events.RemoveRange(0, _events.FindLastIndex(item => item.At < before) + 1);
         }
 
         return ValueTask.CompletedTask;

@@ -108,7 +108,8 @@ internal sealed class PostgresEventLog(PostgresDatabase database, TimeSpan lookE
 
     public async ValueTask PruneAsync(DateTimeOffset before, CancellationToken cancellationToken = default) =>
         await database.WriteAsync(
-            "DELETE FROM events WHERE at < $1",
+            // A prefix of ids (IEventLog.PruneAsync says why).
+            "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events WHERE at < $1)",
             parameters => parameters.Add(new NpgsqlParameter<long> { TypedValue = ToTicks(before) }),
             cancellationToken).ConfigureAwait(false);
 }

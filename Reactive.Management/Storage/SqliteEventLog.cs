@@ -65,7 +65,8 @@ internal sealed class SqliteEventLog(SqliteDatabase database) : IEventLog
         await database.WriteOneStatementAsync(
             async (connection, ct) =>
             {
-                var command = database.Prepared(connection, "DELETE FROM events WHERE at < $before");
+                // A prefix of ids (IEventLog.PruneAsync says why).
+                var command = database.Prepared(connection, "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events WHERE at < $before)");
                 command.Parameters.AddWithValue("$before", ToTicks(before));
                 return await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             },
