@@ -86,9 +86,8 @@ public sealed class ConsoleBrowserTests(ITestOutputHelper output)
     [ChromiumFact]
     public async Task A_fan_out_from_the_page_with_a_cap_of_one_reaches_every_chosen_peer_and_every_control_has_a_name()
     {
-        var httpPort = LoopbackPorts.Free();
-        await using var server = await ManagementServer.StartAsync(
-            kestrel: kestrel => kestrel.Listen(IPAddress.Loopback, httpPort, listen => listen.Protocols = HttpProtocols.Http1));
+        var (server, httpPort) = await StartOpenHostAsync();
+        await using var _ = server;
         await using var fleet = await AnsweringPeers.RegisterAsync(server.Service<IPeerRegistry>(), 3, seed: 17);
         await fleet.ConnectAsync(server, 0, 3, maxAnswerDelay: TimeSpan.FromMilliseconds(50));
 
@@ -129,9 +128,8 @@ public sealed class ConsoleBrowserTests(ITestOutputHelper output)
     [ChromiumFact]
     public async Task With_300_peers_the_page_shows_200_says_so_and_finds_one_by_name_to_ask_for_its_bundle()
     {
-        var httpPort = LoopbackPorts.Free();
-        await using var server = await ManagementServer.StartAsync(
-            kestrel: kestrel => kestrel.Listen(IPAddress.Loopback, httpPort, listen => listen.Protocols = HttpProtocols.Http1));
+        var (server, httpPort) = await StartOpenHostAsync();
+        await using var _ = server;
         await using var fleet = await AnsweringPeers.RegisterAsync(server.Service<IPeerRegistry>(), 300, seed: 23);
         // Two connected, far apart in the sorted names ("fleet-1…" comes first, "fleet-99" last).
         await fleet.ConnectAsync(server, 98, 100, maxAnswerDelay: TimeSpan.FromMilliseconds(10));
@@ -180,6 +178,15 @@ public sealed class ConsoleBrowserTests(ITestOutputHelper output)
 
     private static long CountWithText(ChromeDriver browser, string selector, string text) =>
         (long)browser.ExecuteScript("return [...document.querySelectorAll(arguments[0])].filter((cell) => cell.textContent === arguments[1]).length", selector, text)!;
+
+    /// <summary>A host with no API token (open on loopback) and a plain HTTP/1.1 port for the browser.</summary>
+    private static async Task<(ManagementServer Server, int Port)> StartOpenHostAsync()
+    {
+        var httpPort = LoopbackPorts.Free();
+        var server = await ManagementServer.StartAsync(
+            kestrel: kestrel => kestrel.Listen(IPAddress.Loopback, httpPort, listen => listen.Protocols = HttpProtocols.Http1));
+        return (server, httpPort);
+    }
 
     private static WebDriverWait Waiting(ChromeDriver browser)
     {
