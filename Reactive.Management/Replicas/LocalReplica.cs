@@ -25,5 +25,5 @@ internal sealed class LocalStreamOwnership(JobHub hub, string replica) : IStream
         ValueTask.FromResult(hub.IsConnected(peer) ? Replica : null);
 
     public ValueTask<IReadOnlyDictionary<WireGuardPublicKey, string>> OwnersAsync(IReadOnlyCollection<WireGuardPublicKey> peers, CancellationToken cancellationToken = default) =>
-        ValueTask.FromResult<IReadOnlyDictionary<WireGuardPublicKey, string>>(peers.Where(hub.IsConnected).ToDictionary(peer => peer, _ => Replica));
+        ValueTask.FromResult<IReadOnlyDictionary<WireGuardPublicKey, string>>(peers.Where(hub.IsConnected).Distinct().ToDictionary(peer => peer, _ => Replica));
 }
