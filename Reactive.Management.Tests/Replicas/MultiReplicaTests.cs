@@ -403,18 +403,29 @@ public sealed class MultiReplicaTests(ITestOutputHelper output) : IAsyncLifetime
             await Eventually.TrueAsync(async () => await a.Service<IWebhookStore>().CursorAsync(receiver.Url.ToString()) is not null, "the webhook's first cursor");
 
             await Task.WhenAll(Enumerable.Range(0, 20).Select(i => Task.Run(() => (i % 2 == 0 ? a : b).Api.CreateJobAsync(peerId))));
-            await Eventually.TrueAsync(() => receiver.Accepted.Count >= 20, "20 events at the receiver", TimeSpan.FromSeconds(20));
+            // The receiver has an event before its sender has the answer and counts it: wait for the counts too.
+            await Eventually.TrueAsync(
+                () => receiver.Accepted.Count >= 20 && a.Service<WebhookDispatcher>().Delivered + b.Service<WebhookDispatcher>().Delivered >= 20,
+                "20 events at the receiver, counted by their sender",
+                TimeSpan.FromSeconds(20));
             var (holder, other) = a.Service<WebhookDispatcher>().Delivered > 0 ? (a, b) : (b, a);
             Assert.Equal(20, holder.Service<WebhookDispatcher>().Delivered);
             Assert.Equal(0, other.Service<WebhookDispatcher>().Delivered);
             Assert.Equal(Enumerable.Range(1, 20).Select(id => (long)id), receiver.Requests.Order());
 
-            // The sender stops; events recorded afterwards on the other replica still reach the receiver, from it.
+            // The sender stops once its cursor is stored past the 20 (it is stored once a page: a sender stopped before
+            // that leaves the page to be sent again by the next, which receivers de-duplicate, and this test would count
+            // it); events recorded afterwards on the other replica still reach the receiver, from it, each once.
+            await Eventually.TrueAsync(async () => await holder.Service<IWebhookStore>().CursorAsync(receiver.Url.ToString()) == 20, "the sender's cursor stored at 20");
             await holder.DisposeAsync();
             await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => other.Api.CreateJobAsync(peerId)));
-            await Eventually.TrueAsync(() => receiver.Accepted.Select(delivery => delivery.EventId).Distinct().Count() >= 30, "30 events at the receiver", TimeSpan.FromSeconds(20));
+            await Eventually.TrueAsync(
+                () => receiver.Accepted.Select(delivery => delivery.EventId).Distinct().Count() >= 30 && other.Service<WebhookDispatcher>().Delivered >= 10,
+                "30 events at the receiver, the last 10 counted by the other replica",
+                TimeSpan.FromSeconds(20));
             Assert.Equal(Enumerable.Range(1, 30).Select(id => (long)id), receiver.Accepted.Select(delivery => delivery.EventId).Distinct().Order());
             Assert.Equal(10, other.Service<WebhookDispatcher>().Delivered);
+            Assert.Equal(30, receiver.Requests.Count);
             output.WriteLine($"webhook on both replicas: 20 events sent by {(holder == a ? "A" : "B")} alone, then 10 by the other once it stopped ({receiver.Requests.Count} requests in all)");
         }
         finally
