@@ -223,6 +223,16 @@ await Task.Delay(TimeSpan.FromSeconds(1));
 var rssAfter = server?.ResidentBytes();
 var heapAfter = server is null ? null : await server.ManagedHeapBytesAsync();
 
+// The listing of every peer with its stream (what the console reads every 5 s), after the window: five reads.
+var listings = new List<double>();
+var listingBytes = 0;
+for (var i = 0; i < 5; i++)
+{
+    var started = Stopwatch.GetTimestamp();
+    listingBytes = (await api.GetByteArrayAsync("/api/peers")).Length;
+    listings.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+}
+
 var latencies = created
     .Select(job => recorder.JobArrivals.TryGetValue(job.Key, out var arrived) ? Stopwatch.GetElapsedTime(job.Value, arrived).TotalMilliseconds : (double?)null)
     .ToList();
@@ -250,6 +260,7 @@ if (latenessBefore is not null)
 }
 
 Console.WriteLine($"| heartbeats written by the server (skipped: a write was pending) | {(writtenAfter - writtenBefore) / measured.TotalSeconds:F0}/s ({(skippedAfter - skippedBefore) / measured.TotalSeconds:F0}/s) |");
+Console.WriteLine($"| listing every peer (GET /api/peers, {listingBytes / 1048576.0:F1} MiB), five reads after the window: p50 / max | {Recorder.Percentile(listings, 50):F0} / {Recorder.Percentile(listings, 100):F0} ms |");
 Console.WriteLine($"| heartbeats received | {recorder.Heartbeats / measured.TotalSeconds:F0}/s (expected {options.Peers / options.HeartbeatInterval.TotalSeconds:F0}/s) |");
 Console.WriteLine($"| heartbeat lateness at the peer, p50 / p99 / max | {Recorder.Percentile(recorder.LatenessMs, 50):F1} / {Recorder.Percentile(recorder.LatenessMs, 99):F1} / {Recorder.Percentile(recorder.LatenessMs, 100):F1} ms ({recorder.LatenessMs.Count} judged) |");
 if (batchRun is not null)
