@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Http.Json;
+using System.Reactive.Concurrency;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -131,7 +132,10 @@ public sealed class WebhookTests : IDisposable
         var handler = new CountingHandler(() => calls.Enqueue(scheduler.Clock), failures: 3);
         var store = new InMemoryWebhookStore();
         await store.SettleAsync(target.Url.ToString(), 0, null);
-        await using var dispatcher = new WebhookDispatcher([target], feed, log, store, handler, scheduler, NullLogger<WebhookDispatcher>.Instance, seed: 7);
+        // The dispatcher's own view of the clock, which counts the waits it schedules: the clock may only move once the
+        // retry's wait is on it (moved before, the wait would start from the moved clock and the retry never come).
+        var dispatcherTimers = new CountingScheduler(scheduler);
+        await using var dispatcher = new WebhookDispatcher([target], feed, log, store, handler, dispatcherTimers, NullLogger<WebhookDispatcher>.Instance, seed: 7);
         dispatcher.Start();
         // Recorded whenever the loop starts: it reads the log after its cursor, having subscribed first.
         await feed.PeerConnectedAsync(new Peer("p", _peer.PublicKey, "p", DateTimeOffset.UnixEpoch), DateTimeOffset.UnixEpoch);
@@ -140,7 +144,7 @@ public sealed class WebhookTests : IDisposable
         var expected = new List<long> { 0 };
         for (var failure = 1; failure <= 3; failure++)
         {
-            await Eventually.TrueAsync(() => calls.Count == failure, $"try {failure}");
+            await Eventually.TrueAsync(() => calls.Count == failure && dispatcherTimers.Waits == failure, $"try {failure}, and the wait for the next on the clock");
             var wait = target.RetryAfter(failure, jitter.NextDouble()).Ticks;
             scheduler.AdvanceBy(wait - 1);
             // One tick before its time the retry has not come (the pause only lets a wrongly due retry show itself).
@@ -173,14 +177,43 @@ public sealed class WebhookTests : IDisposable
     }
 
     /// <summary>Refuses the first tries with 500, then accepts; calls <paramref name="called"/> on each try.</summary>
+    /// <summary>Forwards to <paramref name="clock"/>, counting the waits scheduled after a delay.</summary>
+    private sealed class CountingScheduler(IScheduler clock) : IScheduler
+    {
+        private int _waits;
+
+        public int Waits => Volatile.Read(ref _waits);
+
+        public DateTimeOffset Now => clock.Now;
+
+        public IDisposable Schedule<TState>(TState state, Func<IScheduler, TState, IDisposable> action) => clock.Schedule(state, action);
+
+        public IDisposable Schedule<TState>(TState state, TimeSpan dueTime, Func<IScheduler, TState, IDisposable> action)
+        {
+            var scheduled = clock.Schedule(state, dueTime, action);
+            Interlocked.Increment(ref _waits);
+            return scheduled;
+        }
+
+        public IDisposable Schedule<TState>(TState state, DateTimeOffset dueTime, Func<IScheduler, TState, IDisposable> action)
+        {
+            var scheduled = clock.Schedule(state, dueTime, action);
+            Interlocked.Increment(ref _waits);
+            return scheduled;
+        }
+    }
+
     private sealed class CountingHandler(Action called, int failures) : HttpMessageHandler
     {
         private int _calls;
 
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             called();
-            return Task.FromResult(new HttpResponseMessage(Interlocked.Increment(ref _calls) <= failures ? HttpStatusCode.InternalServerError : HttpStatusCode.OK));
+            // The answer comes a moment after the call is seen: the worst moment for a test that moved the clock on
+            // seeing the call (the dispatcher would schedule its wait from the moved clock).
+            await Task.Delay(100, CancellationToken.None);
+            return new HttpResponseMessage(Interlocked.Increment(ref _calls) <= failures ? HttpStatusCode.InternalServerError : HttpStatusCode.OK);
         }
     }
 }
