@@ -16,8 +16,6 @@ namespace Reactive.Management.Storage;
 /// </summary>
 internal sealed class PostgresEventLog(PostgresDatabase database, TimeSpan lookEvery, IScheduler scheduler, Action<Exception> notificationsLost) : IEventLog
 {
-    private const string Columns = "id, type, at, peer_id, job_id, batch_id, detail";
-
     // Under the event lock: the next ids, in the events' order (sorted first, then numbered).
     private const string Append =
         """
@@ -89,7 +87,7 @@ internal sealed class PostgresEventLog(PostgresDatabase database, TimeSpan lookE
 
     public async ValueTask<IReadOnlyList<ManagementEvent>> ReadAfterAsync(long afterId, int limit, CancellationToken cancellationToken = default)
     {
-        await using var command = await database.CommandAsync($"SELECT {Columns} FROM events WHERE id > $1 ORDER BY id LIMIT $2", cancellationToken).ConfigureAwait(false);
+        await using var command = await database.CommandAsync($"SELECT {StoredRows.EventColumns} FROM events WHERE id > $1 ORDER BY id LIMIT $2", cancellationToken).ConfigureAwait(false);
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = afterId });
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
         return await StoredRows.ReadAllAsync(command, StoredRows.ReadEvent, cancellationToken).ConfigureAwait(false);

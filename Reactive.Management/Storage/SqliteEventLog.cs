@@ -7,8 +7,6 @@ namespace Reactive.Management.Storage;
 /// <summary>Events in the SQLite file: kept across restarts for their retention, ids never reused (AUTOINCREMENT).</summary>
 internal sealed class SqliteEventLog(SqliteDatabase database) : IEventLog
 {
-    private const string Columns = "id, type, at, peer_id, job_id, batch_id, detail";
-
     /// <summary>Only this host writes its file.</summary>
     public IObservable<System.Reactive.Unit>? AppendedElsewhere => null;
 
@@ -44,7 +42,7 @@ internal sealed class SqliteEventLog(SqliteDatabase database) : IEventLog
     {
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT {Columns} FROM events WHERE id > $after ORDER BY id LIMIT $limit";
+        command.CommandText = $"SELECT {StoredRows.EventColumns} FROM events WHERE id > $after ORDER BY id LIMIT $limit";
         command.Parameters.AddWithValue("$after", afterId);
         command.Parameters.AddWithValue("$limit", limit);
         return await StoredRows.ReadAllAsync(command, StoredRows.ReadEvent, cancellationToken).ConfigureAwait(false);

@@ -55,7 +55,10 @@ internal static class StoredRows
         new(reader.GetString(0), WireGuardPublicKey.Parse(reader.GetString(1)), reader.GetString(2), FromTicks(reader.GetInt64(3)),
             reader.IsDBNull(4) ? null : Convert.ToBoolean(reader.GetValue(4), System.Globalization.CultureInfo.InvariantCulture));
 
-    /// <summary>An event, from the columns <c>id, type, at, peer_id, job_id, batch_id, detail</c> (ids as TEXT in SQLite, uuid in PostgreSQL).</summary>
+    /// <summary>The events table's columns, in the order <see cref="ReadEvent"/> reads them.</summary>
+    public const string EventColumns = "id, type, at, peer_id, job_id, batch_id, detail";
+
+    /// <summary>An event, from <see cref="EventColumns"/> (ids as TEXT in SQLite, uuid in PostgreSQL).</summary>
     public static Events.ManagementEvent ReadEvent(DbDataReader reader) => new(
         reader.GetInt64(0),
         reader.GetString(1),

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.OpenApi;
@@ -70,15 +69,16 @@ internal static class ManagementOpenApi
             }
         });
         // The API writes its bodies with ApiJson.Options (snake_case); the generator names properties by the host's JSON
-        // options. The document says what goes over the wire.
+        // options. The document says what goes over the wire, named by the API's own policy.
+        var wireNames = ApiJson.Options.PropertyNamingPolicy!;
         options.AddSchemaTransformer((schema, context, _) =>
         {
             if (context.JsonTypeInfo.Type.Assembly == typeof(ManagementOpenApi).Assembly && schema.Properties is { Count: > 0 } properties)
             {
-                schema.Properties = properties.ToDictionary(pair => JsonNamingPolicy.SnakeCaseLower.ConvertName(pair.Key), pair => pair.Value);
+                schema.Properties = properties.ToDictionary(pair => wireNames.ConvertName(pair.Key), pair => pair.Value);
                 if (schema.Required is { Count: > 0 } required)
                 {
-                    schema.Required = required.Select(JsonNamingPolicy.SnakeCaseLower.ConvertName).ToHashSet();
+                    schema.Required = required.Select(wireNames.ConvertName).ToHashSet();
                 }
             }
 
