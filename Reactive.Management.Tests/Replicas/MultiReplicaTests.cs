@@ -284,67 +284,44 @@ public sealed class MultiReplicaTests(ITestOutputHelper output) : IAsyncLifetime
         const int Peers = 300;
         await using var a = await StartReplicaAsync("replica-a");
         await using var b = await StartReplicaAsync("replica-b");
-        var registry = a.Service<IPeerRegistry>();
-        var keys = Enumerable.Range(0, Peers).Select(_ => WireGuardKeyPair.Generate()).ToList();
-        var ids = new List<string>();
-        foreach (var key in keys)
-        {
-            ids.Add((await registry.RegisterAsync(key.PublicKey, $"listed-{ids.Count}")).Peer.Id);
-        }
-
+        await using var fleet = await AnsweringPeers.RegisterAsync(a.Service<IPeerRegistry>(), Peers, seed: 29);
         // Two peers on A, three on B, the rest offline.
-        var streams = new List<JobStreamConnection>();
-        try
+        await fleet.ConnectAsync(a, 0, 2, maxAnswerDelay: TimeSpan.Zero);
+        await fleet.ConnectAsync(b, 2, 5, maxAnswerDelay: TimeSpan.Zero);
+        await Eventually.TrueAsync(() => a.Service<JobHub>().ConnectedCount == 2 && b.Service<JobHub>().ConnectedCount == 3, "five streams open");
+
+        // Every query this test's database runs while A lists its peers (the replicas' own loops add a few).
+        var database = new Npgsql.NpgsqlConnectionStringBuilder(_database).Database;
+        var queries = 0;
+        using var listener = new ActivityListener
         {
-            for (var i = 0; i < 5; i++)
+            ShouldListenTo = source => source.Name == "Npgsql",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+            ActivityStopped = activity =>
             {
-                streams.Add(await (i < 2 ? a : b).ConnectAsync(keys[i]));
-            }
-
-            await Eventually.TrueAsync(() => a.Service<JobHub>().ConnectedCount == 2 && b.Service<JobHub>().ConnectedCount == 3, "five streams open");
-
-            // Every query this test's database runs while A lists its peers (the replicas' own loops add a few).
-            var database = new Npgsql.NpgsqlConnectionStringBuilder(_database).Database;
-            var queries = 0;
-            using var listener = new ActivityListener
-            {
-                ShouldListenTo = source => source.Name == "Npgsql",
-                Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
-                ActivityStopped = activity =>
+                if (activity.TagObjects.Any(tag => tag.Value is string text && text == database))
                 {
-                    if (activity.TagObjects.Any(tag => tag.Value is string text && text == database))
-                    {
-                        Interlocked.Increment(ref queries);
-                    }
-                },
-            };
-            ActivitySource.AddActivityListener(listener);
-            using var listed = JsonDocument.Parse(await a.Api.GetStringAsync("/api/peers"));
-            var used = Volatile.Read(ref queries);
-            output.WriteLine($"listing {Peers} peers: {used} queries on the database meanwhile");
+                    Interlocked.Increment(ref queries);
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+        using var listed = JsonDocument.Parse(await a.Api.GetStringAsync("/api/peers"));
+        var used = Volatile.Read(ref queries);
+        output.WriteLine($"listing {Peers} peers: {used} queries on the database meanwhile");
 
-            var byId = listed.RootElement.EnumerateArray().ToDictionary(peer => peer.GetProperty("id").GetString()!);
-            Assert.Equal(Peers, byId.Count);
-            for (var i = 0; i < Peers; i++)
-            {
-                var peer = byId[ids[i]];
-                var replica = i switch { < 2 => "replica-a", < 5 => "replica-b", _ => null };
-                Assert.Equal(replica is not null, peer.GetProperty("connected").GetBoolean());
-                Assert.Equal(replica, peer.TryGetProperty("replica", out var holder) ? holder.GetString() : null);
-            }
-
-            // One query per peer would be 300 or more.
-            Assert.True(used is > 0 and < 20, $"listing {Peers} peers ran {used} queries");
-        }
-        finally
+        var byId = listed.RootElement.EnumerateArray().ToDictionary(peer => peer.GetProperty("id").GetString()!);
+        Assert.Equal(Peers, byId.Count);
+        for (var i = 0; i < Peers; i++)
         {
-            foreach (var stream in streams)
-            {
-                await stream.DisposeAsync();
-            }
-
-            keys.ForEach(key => key.Dispose());
+            var peer = byId[fleet.Peers[i].Peer.Id];
+            var replica = i switch { < 2 => "replica-a", < 5 => "replica-b", _ => null };
+            Assert.Equal(replica is not null, peer.GetProperty("connected").GetBoolean());
+            Assert.Equal(replica, peer.TryGetProperty("replica", out var holder) ? holder.GetString() : null);
         }
+
+        // One query per peer would be 300 or more.
+        Assert.True(used is > 0 and < 20, $"listing {Peers} peers ran {used} queries");
     }
 
     [PostgresFact]
